@@ -1,0 +1,46 @@
+# Two commands for a new user: `make demo` and `make test`. Both set up .venv first.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test lab lint bench system-deps clean help
+
+help:
+	@echo "make demo   - set up .venv and render the demo cluster's reports into reports/"
+	@echo "make test   - set up .venv (and system packages when root) and run the whole suite"
+	@echo "make lab    - start JupyterLab on notebooks/"
+	@echo "make lint   - ruff"
+	@echo "make bench  - run the benchmark scripts under benchmarks/"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,lab]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(BIN)/aiops report all --source demo --out reports
+
+system-deps:
+	bash .ci/system-deps.sh
+
+test: setup system-deps
+	$(BIN)/ruff check aiops tests benchmarks
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS) tests
+	$(BIN)/python -m pytest -q --nbval-lax -p no:cacheprovider notebooks
+
+lab: setup
+	$(BIN)/jupyter lab notebooks/
+
+lint: setup
+	$(BIN)/ruff check aiops tests benchmarks
+
+bench: setup
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) reports/20* reports/index.html .pytest_cache

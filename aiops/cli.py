@@ -1,0 +1,203 @@
+"""The `aiops` command: one entry point, one subcommand per job.
+
+Every command takes `--source` (demo | snapshot path | kube[:context]).
+Errors from bad input print one line naming what is wrong and how to fix it,
+exit 2, and show a traceback only with --debug.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from aiops.errors import AiopsError
+
+app = typer.Typer(
+    help="Evidence-based AIOps workbench for Kubernetes: diagnose, report, recommend, govern.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+demo_app = typer.Typer(help="The bundled demo cluster.", no_args_is_help=True)
+app.add_typer(demo_app, name="demo")
+
+out = Console()
+err = Console(stderr=True)
+_DEBUG = {"on": False}
+
+SourceOpt = Annotated[
+    str,
+    typer.Option("--source", "-s", help="demo | snapshot path | kube[:context]",
+                 envvar="AIOPS_SOURCE"),
+]
+NamespacesOpt = Annotated[
+    str, typer.Option("--namespaces", "-n", help="Comma-separated namespaces (default: all).")
+]
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    _DEBUG["on"] = debug
+
+
+def _load(source: str):
+    """Open a source with a spinner; report unreadable files as warnings."""
+    from aiops.sources import open_source
+
+    with err.status(f"loading {source} ..."):
+        state = open_source(source)
+    for p in state.problems:
+        err.print(f"[yellow]warning:[/] {p}", highlight=False, soft_wrap=True)
+    for kind, why in state.unavailable.items():
+        err.print(f"[yellow]unavailable:[/] {kind}: {why}", highlight=False, soft_wrap=True)
+    return state
+
+
+def _input_problems(state) -> bool:
+    """Files that could not be read make the exit code 2 (the rest was still used)."""
+    return bool(state.problems) and not state.source.startswith("kube")
+
+
+@app.command()
+def info(source: SourceOpt = "demo") -> None:
+    """Load a source and show what it holds (object counts, capture time, problems)."""
+    state = _load(source)
+    out.print(f"source: {state.source}  context: {state.context or '-'}  "
+              f"captured: {state.captured_at.isoformat()}")
+    for kind, n in state.summary().items():
+        out.print(f"  {kind:<26} {n:>7}")
+    out.print(f"  {'logs':<26} {len(state.logs):>7}")
+    out.print(f"  {'previous logs':<26} {len(state.previous_logs):>7}")
+    if _input_problems(state):
+        raise typer.Exit(2)
+
+
+@app.command()
+def health(
+    source: SourceOpt = "demo",
+    namespaces: NamespacesOpt = "",
+    window: Annotated[str, typer.Option(help="Time window for events, e.g. 7d, 24h.")] = "7d",
+    fmt: Annotated[str, typer.Option("--format", help="table | json")] = "table",
+) -> None:
+    """Score the cluster's health (Popeye-style) and list the problems found."""
+    from aiops.health import assess
+
+    if fmt not in ("table", "json"):
+        raise AiopsError(f"unknown --format {fmt!r}", "use table or json")
+    state = _load(source)
+    rep = assess(state, namespaces.split(",") if namespaces else None, window)
+    if fmt == "json":
+        doc = rep.summary() | {"problems": json.loads(rep.issues.to_json(orient="records"))}
+        out.print_json(json.dumps(doc))
+    else:
+        from rich.table import Table
+
+        out.print(f"[bold]Health score {rep.score:.0f}/100, grade {rep.grade}[/]  "
+                  f"({state.source}, captured {state.captured_at:%Y-%m-%d %H:%M} UTC)")
+        t = Table("severity", "section", "object", "reason", "detail", show_lines=False)
+        for r in rep.issues.itertuples():
+            obj = f"{r.kind}/{r.namespace + '/' if r.namespace else ''}{r.name}"
+            t.add_row(r.severity, r.section, obj, r.reason, r.detail)
+        out.print(t)
+        out.print(f"[dim]{rep.formula}[/]")
+    if _input_problems(state):
+        raise typer.Exit(2)
+
+
+@app.command()
+def capture(
+    out_dir: Annotated[Path, typer.Argument(help="Directory to write the snapshot to.")],
+    source: SourceOpt = "kube",
+    overwrite: Annotated[bool, typer.Option(help="Write into a non-empty directory.")] = False,
+) -> None:
+    """Write a snapshot (cluster-info dump layout plus the kinds it leaves out)."""
+    from aiops.sources.capture import capture as do_capture
+
+    state = _load(source)
+    with err.status(f"writing {out_dir} ..."):
+        counts = do_capture(state, out_dir, overwrite=overwrite)
+    total = sum(counts.values())
+    out.print(f"wrote {total} objects to {out_dir} ({len(counts)} kinds)")
+
+
+@app.command()
+def report(
+    name: Annotated[str, typer.Argument(help="health | all")],
+    source: SourceOpt = "demo",
+    out_dir: Annotated[Path, typer.Option("--out", help="Reports directory.")] = Path("reports"),
+    namespaces: NamespacesOpt = "",
+    window: Annotated[str, typer.Option(help="Time window, e.g. 7d.")] = "7d",
+    timeout: Annotated[int, typer.Option(help="Per-cell execution timeout (s).")] = 600,
+) -> None:
+    """Execute report notebooks with papermill and render them to HTML."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from aiops.reports.runner import REPORTS, run_reports
+
+    names = list(REPORTS) if name == "all" else [name]
+    params = {"namespaces": namespaces, "window": window}
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  console=err, transient=True) as bar:
+        task = bar.add_task("reports", total=len(names))
+
+        def step(msg: str) -> None:
+            bar.update(task, description=msg)
+
+        results = run_reports(names, source=source, out_dir=out_dir, parameters=params,
+                              timeout=timeout, progress=step,
+                              on_done=lambda _r: bar.advance(task))
+    failed = [r for r in results if not r.ok]
+    for r in results:
+        mark = "[green]ok[/]" if r.ok else "[red]FAILED[/]"
+        out.print(f"{mark} {r.name}: {r.html or r.notebook}  ({r.seconds:.1f}s)")
+        if r.error:
+            err.print(f"[red]error:[/] {r.error}", highlight=False, soft_wrap=True)
+    out.print(f"reports index: {Path(out_dir) / 'index.html'}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@demo_app.command("generate")
+def demo_generate(
+    out_dir: Annotated[Path, typer.Option("--out", help="Target directory.")],
+    seed: int = 42,
+    scale: Annotated[int, typer.Option(help="Copies of the todo namespace.")] = 1,
+    events_per_pod: Annotated[int | None, typer.Option(help="Extra events per pod.")] = None,
+    history: Annotated[bool, typer.Option(help="Write usage history.")] = True,
+) -> None:
+    """Generate the demo cluster (or a scaled-up copy for benchmarks)."""
+    from aiops.sources.demo.generator import generate
+
+    with err.status(f"generating into {out_dir} ..."):
+        counts = generate(out_dir, seed=seed, scale=scale, events_per_pod=events_per_pod,
+                          history=history)
+    out.print(counts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: turn AiopsError into one line and an exit code."""
+    try:
+        app(args=argv, prog_name="aiops")
+    except AiopsError as exc:
+        if _DEBUG["on"]:
+            raise
+        hint = f" (fix: {exc.hint})" if exc.hint else ""
+        err.print(f"[red]error:[/] {exc.message}{hint}", highlight=False, soft_wrap=True)
+        return exc.exit_code
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

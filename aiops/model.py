@@ -1,0 +1,169 @@
+"""The in-memory cluster model every source returns and every analysis reads.
+
+`ClusterState` keeps the raw API objects (dicts exactly as the API serves them,
+with `kind`/`apiVersion` filled in) plus logs, and derives pandas frames from
+them lazily, so a caller that only needs pods never pays for events.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any
+
+import pandas as pd
+
+from aiops import frames
+
+Obj = dict[str, Any]
+LogKey = tuple[str, str, str]  # (namespace, pod, container)
+
+
+@dataclass(frozen=True)
+class LoadProblem:
+    """Something a source could not read; the rest was still loaded."""
+
+    where: str  # file path, API path or kind
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+@dataclass
+class ClusterState:
+    """A cluster as one source saw it at `captured_at`."""
+
+    source: str
+    objects: dict[str, list[Obj]] = field(default_factory=dict)
+    logs: dict[LogKey, str] = field(default_factory=dict)
+    previous_logs: dict[LogKey, str] = field(default_factory=dict)
+    captured_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    problems: list[LoadProblem] = field(default_factory=list)
+    # kind -> why it could not be read (RBAC forbidden, API missing): sections
+    # built on it are shown as unavailable instead of as empty.
+    unavailable: dict[str, str] = field(default_factory=dict)
+    context: str | None = None
+    history_loader: Callable[[], pd.DataFrame | None] | None = None
+
+    # -- raw objects -----------------------------------------------------
+    def kind(self, kind: str) -> list[Obj]:
+        """All objects of one kind ('Pod', 'Deployment', ...), possibly empty."""
+        return self.objects.get(kind, [])
+
+    def add(self, objs: Iterable[Obj]) -> None:
+        """Append objects; they must already carry their `kind`."""
+        for obj in objs:
+            self.objects.setdefault(obj["kind"], []).append(obj)
+        self.__dict__.pop("_index", None)
+
+    def is_available(self, kind: str) -> bool:
+        return kind not in self.unavailable
+
+    def get(self, kind: str, namespace: str | None, name: str) -> Obj | None:
+        """One object by kind/namespace/name (O(1) after the first call)."""
+        return self._index.get((kind, namespace or "", name))
+
+    def by_uid(self, uid: str) -> Obj | None:
+        return self._uid_index.get(uid)
+
+    @cached_property
+    def _index(self) -> dict[tuple[str, str, str], Obj]:
+        idx: dict[tuple[str, str, str], Obj] = {}
+        for kind, objs in self.objects.items():
+            for o in objs:
+                md = o.get("metadata") or {}
+                idx[(kind, md.get("namespace") or "", md.get("name") or "")] = o
+        return idx
+
+    @cached_property
+    def _uid_index(self) -> dict[str, Obj]:
+        return {
+            uid: o
+            for objs in self.objects.values()
+            for o in objs
+            if (uid := (o.get("metadata") or {}).get("uid"))
+        }
+
+    @cached_property
+    def namespaces(self) -> list[str]:
+        names = {(o.get("metadata") or {}).get("name") for o in self.kind("Namespace")}
+        for objs in self.objects.values():
+            for o in objs:
+                ns = (o.get("metadata") or {}).get("namespace")
+                if ns:
+                    names.add(ns)
+        return sorted(n for n in names if n)
+
+    @cached_property
+    def events_by_object(self) -> dict[tuple[str, str, str], list[Obj]]:
+        """Events indexed by (kind, namespace, name) of the object they are about."""
+        idx: dict[tuple[str, str, str], list[Obj]] = defaultdict(list)
+        for ev in self.kind("Event"):
+            io = ev.get("involvedObject") or ev.get("regarding") or {}
+            key = (io.get("kind") or "", io.get("namespace") or "", io.get("name") or "")
+            idx[key].append(ev)
+        return dict(idx)
+
+    # -- owners ------------------------------------------------------------
+    def top_owner(self, obj: Obj) -> tuple[str, str]:
+        """Walk controller ownerReferences up (Pod -> ReplicaSet -> Deployment).
+
+        Returns (kind, name) of the top workload, or the object itself when it
+        has no known controller (a bare pod is its own workload).
+        """
+        seen = 0
+        cur = obj
+        md = cur.get("metadata") or {}
+        ns = md.get("namespace") or ""
+        kind, name = cur.get("kind") or "", md.get("name") or ""
+        while seen < 5:
+            refs = (cur.get("metadata") or {}).get("ownerReferences") or []
+            ref = next((r for r in refs if r.get("controller")), refs[0] if refs else None)
+            if not ref or ref.get("kind") == "Node":
+                break
+            kind, name = ref.get("kind") or kind, ref.get("name") or name
+            parent = self.get(kind, ns, name)
+            if parent is None:
+                break
+            cur = parent
+            seen += 1
+        return kind, name
+
+    # -- frames ------------------------------------------------------------
+    @cached_property
+    def pods(self) -> pd.DataFrame:
+        return frames.pods_frame(self)
+
+    @cached_property
+    def containers(self) -> pd.DataFrame:
+        return frames.containers_frame(self)
+
+    @cached_property
+    def nodes(self) -> pd.DataFrame:
+        return frames.nodes_frame(self)
+
+    @cached_property
+    def events(self) -> pd.DataFrame:
+        return frames.events_frame(self)
+
+    @cached_property
+    def workloads(self) -> pd.DataFrame:
+        return frames.workloads_frame(self)
+
+    @cached_property
+    def services(self) -> pd.DataFrame:
+        return frames.services_frame(self)
+
+    @cached_property
+    def history(self) -> pd.DataFrame | None:
+        """Usage history (time, namespace, workload_kind, workload, pod, container,
+        resource, value) when the source has one, else None."""
+        return self.history_loader() if self.history_loader else None
+
+    def summary(self) -> dict[str, int]:
+        """Object counts by kind, for progress lines and `aiops sources`."""
+        return {k: len(v) for k, v in sorted(self.objects.items())}

@@ -1,0 +1,207 @@
+"""Read a cluster from files: `kubectl cluster-info dump` directories and
+`kubectl get -o json|yaml` output, in any mix.
+
+A file that cannot be read becomes a `LoadProblem` naming it; everything else
+is still loaded. Only a source with nothing usable at all raises.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+from aiops.errors import SnapshotError
+from aiops.kinds import BY_KIND, FILE_STEMS, kind_of_list
+from aiops.model import ClusterState, LoadProblem, LogKey
+from aiops.redact import scrub_object
+
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_START = re.compile(r"^==== START logs for container (\S+) of pod ([^/\s]+)/(\S+) ====$")
+_END = re.compile(r"^==== END logs for container (\S+) of pod ([^/\s]+)/(\S+) ====$")
+LOG_FILES = {"logs.txt": False, "logs-previous.txt": True}
+SKIP_FILES = {"manifest.json"}
+
+
+def load_snapshot(path: str | os.PathLike[str], source: str | None = None) -> ClusterState:
+    """Load a snapshot directory or a single object file into a `ClusterState`."""
+    root = Path(path).expanduser()
+    if not root.exists():
+        raise SnapshotError(
+            f"snapshot {root} does not exist",
+            "pass a directory written by `kubectl cluster-info dump --output-directory DIR`"
+            " or `aiops capture`, a .json/.yaml file, or --source demo",
+        )
+    state = ClusterState(source=source or str(root))
+    files = [root] if root.is_file() else sorted(_walk(root))
+    if not files:
+        raise SnapshotError(
+            f"snapshot directory {root} is empty",
+            "fill it with `kubectl cluster-info dump --all-namespaces --output-directory "
+            f"{root}` or `aiops capture --source kube {root}`",
+        )
+    for f in files:
+        _load_file(f, root, state)
+    if not state.objects:
+        detail = "; ".join(str(p) for p in state.problems[:3])
+        raise SnapshotError(
+            f"no Kubernetes objects could be read from {root}"
+            + (f" ({detail})" if detail else ""),
+            "check that the files hold `kubectl get -o json|yaml` output or a cluster-info dump",
+        )
+    meta = root / "manifest.json" if root.is_dir() else None
+    state.captured_at = _captured_at(state, meta)
+    if meta and meta.exists():
+        try:
+            state.context = orjson.loads(meta.read_bytes()).get("context")
+        except (orjson.JSONDecodeError, AttributeError):
+            state.problems.append(LoadProblem(str(meta), "unreadable manifest, ignored"))
+    hist = root / "usage.parquet" if root.is_dir() else None
+    if hist and hist.exists():
+        state.history_loader = lambda: _read_history(hist)
+    return state
+
+
+def _walk(root: Path):
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in filenames:
+            if name in SKIP_FILES or name.startswith("."):
+                continue
+            if name.endswith((".json", ".yaml", ".yml")) or name in LOG_FILES:
+                yield Path(dirpath) / name
+
+
+def _load_file(f: Path, root: Path, state: ClusterState) -> None:
+    rel = str(f.relative_to(root)) if f != root else str(f)
+    where = str(f)
+    try:
+        raw = f.read_bytes()
+    except OSError as exc:
+        state.problems.append(LoadProblem(where, f"cannot read file: {exc.strerror}"))
+        return
+    if f.name in LOG_FILES:
+        _load_logs(raw, f, state, previous=LOG_FILES[f.name])
+        return
+    try:
+        docs = _parse(raw, f.suffix)
+    except ValueError as exc:
+        state.problems.append(LoadProblem(where, f"{exc}; fix or remove this file"))
+        return
+    stem_kind = FILE_STEMS.get(f.stem)
+    for index, doc in enumerate(docs):
+        if doc is None:
+            continue
+        _add_document(doc, stem_kind, f"{rel}" + (f"[{index}]" if len(docs) > 1 else ""),
+                      where, state)
+
+
+def _parse(raw: bytes, suffix: str) -> list[Any]:
+    if not raw.strip():
+        raise ValueError("file is empty")
+    if suffix == ".json":
+        try:
+            return [orjson.loads(raw)]
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f"invalid or truncated JSON ({exc})") from None
+    try:
+        return list(yaml.load_all(raw, Loader=_YAML_LOADER))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark else ""
+        raise ValueError(f"invalid YAML{at}") from None
+
+
+def _add_document(doc: Any, stem_kind: str | None, label: str, where: str,
+                  state: ClusterState) -> None:
+    if not isinstance(doc, dict):
+        state.problems.append(LoadProblem(where, f"{label}: not a Kubernetes object"))
+        return
+    kind = doc.get("kind")
+    if "items" in doc and (kind is None or kind.endswith("List")):
+        item_kind = kind_of_list(kind) or stem_kind
+        items = doc.get("items") or []
+        for i, item in enumerate(items):
+            if isinstance(item, dict) and item_kind and not item.get("kind"):
+                item["kind"] = item_kind
+                item.setdefault("apiVersion", BY_KIND[item_kind].api_version
+                                if item_kind in BY_KIND else doc.get("apiVersion", ""))
+            _add_object(item, f"{label} item {i}", where, state)
+        return
+    _add_object(doc, label, where, state)
+
+
+def _add_object(obj: Any, label: str, where: str, state: ClusterState) -> None:
+    if not isinstance(obj, dict) or not obj.get("kind"):
+        state.problems.append(LoadProblem(
+            where, f"{label}: object without 'kind'; expected `kubectl get -o json` output"))
+        return
+    kind = obj["kind"]
+    if kind not in BY_KIND:
+        state.problems.append(LoadProblem(
+            where, f"{label}: unknown kind {kind!r} ({obj.get('apiVersion', '?')}), skipped"))
+        return
+    md = obj.get("metadata")
+    if not isinstance(md, dict) or not md.get("name"):
+        state.problems.append(LoadProblem(where, f"{label}: {kind} without metadata.name, skipped"))
+        return
+    if kind == "Pod" and not obj.get("status"):
+        state.problems.append(LoadProblem(
+            where, f"{label}: Pod {md.get('namespace', '')}/{md['name']} has no status "
+            "(a manifest, not live state); loaded, but its health is unknown"))
+    state.objects.setdefault(kind, []).append(scrub_object(obj))
+
+
+def _load_logs(raw: bytes, f: Path, state: ClusterState, previous: bool) -> None:
+    text = raw.decode("utf-8", errors="replace")
+    target = state.previous_logs if previous else state.logs
+    key: LogKey | None = None
+    buf: list[str] = []
+    for line in text.splitlines():
+        if key is None:
+            if m := _START.match(line):
+                key, buf = (m.group(2), m.group(3), m.group(1)), []
+            continue
+        if _END.match(line):
+            target[key] = "\n".join(buf)
+            key = None
+        else:
+            buf.append(line)
+    if key is not None:  # truncated file: keep what is there
+        target[key] = "\n".join(buf)
+    elif not target and text.strip() and not _START.search(text):
+        # a plain `kubectl logs` capture saved as <ns>/<pod>/logs.txt
+        ns, pod = f.parent.parent.name, f.parent.name
+        target[(ns, pod, "")] = text
+
+
+def _captured_at(state: ClusterState, meta: Path | None) -> datetime:
+    if meta and meta.exists():
+        try:
+            ts = orjson.loads(meta.read_bytes()).get("captured_at")
+            if ts:
+                return datetime.fromisoformat(ts.replace("Z", "+00:00"))
+        except (orjson.JSONDecodeError, ValueError, AttributeError):
+            pass
+    latest = ""
+    for ev in state.kind("Event"):
+        t = ev.get("lastTimestamp") or ev.get("eventTime") or ""
+        if isinstance(t, str) and t > latest:
+            latest = t
+    if latest:
+        try:
+            return datetime.fromisoformat(latest.replace("Z", "+00:00"))
+        except ValueError:
+            pass
+    return datetime.now(UTC)
+
+
+def _read_history(path: Path):
+    import pandas as pd
+
+    return pd.read_parquet(path)
