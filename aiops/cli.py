@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from aiops.errors import AiopsError
+from aiops.errors import AiopsError, ParameterError
 
 app = typer.Typer(
     help="Evidence-based AIOps workbench for Kubernetes: diagnose, report, recommend, govern.",
@@ -87,10 +87,11 @@ def health(
     fmt: Annotated[str, typer.Option("--format", help="table | json")] = "table",
 ) -> None:
     """Score the cluster's health (Popeye-style) and list the problems found."""
-    from aiops.health import assess
+    from aiops.health import assess, parse_window
 
     if fmt not in ("table", "json"):
-        raise AiopsError(f"unknown --format {fmt!r}", "use table or json")
+        raise ParameterError(f"unknown --format {fmt!r}", "use table or json")
+    parse_window(window)  # reject a bad parameter before loading anything
     state = _load(source)
     rep = assess(state, namespaces.split(",") if namespaces else None, window)
     if fmt == "json":

@@ -1,0 +1,52 @@
+"""The `aiops` command: subcommands listed, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from aiops.cli import main
+
+BIN = Path(sys.executable).parent / "aiops"
+
+
+def test_console_script_lists_subcommands() -> None:
+    res = subprocess.run([str(BIN), "--help"], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0
+    for cmd in ("info", "health", "capture", "report", "demo"):
+        assert cmd in res.stdout
+
+
+def test_missing_snapshot_is_one_line_exit_2(tmp_path: Path, capsys) -> None:
+    assert main(["info", "--source", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert "missing does not exist" in err and "fix:" in err
+    assert "Traceback" not in err
+
+
+def test_bad_parameter_exit_2(capsys) -> None:
+    assert main(["health", "--window", "soon"]) == 2
+    assert "invalid time window 'soon'" in capsys.readouterr().err
+    assert main(["health", "--format", "xml"]) == 2
+    assert main(["no-such-command"]) == 2
+
+
+def test_truncated_file_named_but_rest_used(tmp_path: Path, capsys) -> None:
+    (tmp_path / "pods.json").write_text(json.dumps({"kind": "PodList", "items": [
+        {"metadata": {"name": "p", "namespace": "a"}, "status": {"phase": "Running"}}]}))
+    (tmp_path / "events.json").write_text('{"kind": "EventList", "items": [')
+    assert main(["info", "--source", str(tmp_path)]) == 2
+    cap = capsys.readouterr()
+    assert "events.json: invalid or truncated JSON" in cap.err
+    assert "Pod" in cap.out
+
+
+def test_kubeconfig_pointing_nowhere(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-such-kubeconfig"))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    assert main(["info", "--source", "kube"]) == 2
+    err = capsys.readouterr().err
+    assert "no-such-kubeconfig" in err and "Traceback" not in err

@@ -1,0 +1,183 @@
+"""Snapshot source: cluster-info dump layout, kubectl -o json|yaml files, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from aiops.errors import SnapshotError, SourceError
+from aiops.sources import open_source
+from aiops.sources.snapshot import load_snapshot
+
+
+def pod(name: str, ns: str = "shop", phase: str = "Running", **status) -> dict:
+    return {
+        "metadata": {"name": name, "namespace": ns, "uid": f"uid-{name}",
+                     "creationTimestamp": "2026-11-20T10:00:00Z", "labels": {"app": name}},
+        "spec": {"nodeName": "node-1", "containers": [
+            {"name": "app", "image": "shop/app:1.0",
+             "resources": {"requests": {"cpu": "250m", "memory": "128Mi"},
+                           "limits": {"memory": "256Mi"}}}]},
+        "status": {"phase": phase, "containerStatuses": [
+            {"name": "app", "ready": True, "restartCount": 2,
+             "state": {"running": {"startedAt": "2026-11-20T10:01:00Z"}}}], **status},
+    }
+
+
+def write(path: Path, doc) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(doc if isinstance(doc, str) else json.dumps(doc))
+    return path
+
+
+@pytest.fixture
+def dump(tmp_path: Path) -> Path:
+    """A minimal cluster-info dump: typed lists whose items carry no kind."""
+    write(tmp_path / "nodes.json", {"kind": "NodeList", "apiVersion": "v1", "items": [
+        {"metadata": {"name": "node-1"}, "status": {
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+            "capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"}}}]})
+    write(tmp_path / "shop" / "pods.json",
+          {"kind": "PodList", "apiVersion": "v1", "items": [pod("web-1"), pod("web-2")]})
+    write(tmp_path / "shop" / "events.json", {"kind": "EventList", "apiVersion": "v1", "items": [
+        {"metadata": {"name": "web-1.1", "namespace": "shop"}, "type": "Warning",
+         "reason": "BackOff", "message": "Back-off restarting failed container app",
+         "count": 4, "firstTimestamp": "2026-11-20T10:00:00Z",
+         "lastTimestamp": "2026-11-20T11:00:00Z",
+         "involvedObject": {"kind": "Pod", "namespace": "shop", "name": "web-1"}}]})
+    write(tmp_path / "shop" / "web-1" / "logs.txt",
+          "==== START logs for container app of pod shop/web-1 ====\n"
+          "line one\nline two\n"
+          "==== END logs for container app of pod shop/web-1 ====\n")
+    write(tmp_path / "shop" / "web-1" / "logs-previous.txt",
+          "==== START logs for container app of pod shop/web-1 ====\n"
+          "Traceback (most recent call last):\nZeroDivisionError: division by zero\n"
+          "==== END logs for container app of pod shop/web-1 ====\n")
+    return tmp_path
+
+
+def test_cluster_info_dump_layout(dump: Path) -> None:
+    state = load_snapshot(dump)
+    assert state.summary() == {"Event": 1, "Node": 1, "Pod": 2}
+    assert {p["kind"] for p in state.kind("Pod")} == {"Pod"}
+    assert state.kind("Pod")[0]["apiVersion"] == "v1"
+    assert state.logs[("shop", "web-1", "app")] == "line one\nline two"
+    assert "division by zero" in state.previous_logs[("shop", "web-1", "app")]
+    assert not state.problems
+    # captured_at falls back to the newest event when there is no manifest
+    assert state.captured_at.isoformat() == "2026-11-20T11:00:00+00:00"
+    pods = state.pods.set_index("name")
+    assert pods.loc["web-1", "cpu_request"] == pytest.approx(0.25)
+    assert pods.loc["web-1", "memory_limit"] == 256 * 2**20
+    assert pods.loc["web-1", "restarts"] == 2
+    assert state.nodes.iloc[0]["memory_allocatable"] == 8 * 2**30
+
+
+def test_kubectl_get_files_any_mix(tmp_path: Path) -> None:
+    write(tmp_path / "one-pod.json", {"kind": "Pod", "apiVersion": "v1", **pod("solo")})
+    write(tmp_path / "mixed.yaml", """
+apiVersion: v1
+kind: List
+items:
+- apiVersion: apps/v1
+  kind: Deployment
+  metadata: {name: web, namespace: shop}
+  spec: {replicas: 2}
+  status: {availableReplicas: 1, readyReplicas: 1}
+- apiVersion: v1
+  kind: Service
+  metadata: {name: web, namespace: shop}
+  spec: {selector: {app: web}}
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: creds
+  namespace: shop
+  annotations:
+    kubectl.kubernetes.io/last-applied-configuration: '{"data":{"password":"aHVudGVyMg=="}}'
+data:
+  password: aHVudGVyMg==
+""")
+    state = load_snapshot(tmp_path)
+    assert state.summary() == {"Deployment": 1, "Pod": 1, "Secret": 1, "Service": 1}
+    secret = state.kind("Secret")[0]
+    assert secret["data"] == {"password": ""}
+    assert "aHVudGVy" not in json.dumps(secret)
+    w = state.workloads.iloc[0]
+    assert (w["kind"], w["desired"], w["available"], w["healthy"]) == ("Deployment", 2, 1, False)
+
+
+def test_single_file_source(tmp_path: Path) -> None:
+    f = write(tmp_path / "p.json", {"kind": "PodList", "items": [pod("a")]})
+    state = open_source(str(f))
+    assert [p["metadata"]["name"] for p in state.kind("Pod")] == ["a"]
+
+
+def test_unreadable_files_are_named_and_the_rest_loads(dump: Path) -> None:
+    write(dump / "shop" / "services.json", '{"kind": "ServiceList", "items": [{"meta')
+    write(dump / "broken.yaml", "kind: Pod\nmetadata: [unclosed\n")
+    write(dump / "crd.json", {"kind": "Widget", "apiVersion": "example.com/v1",
+                              "metadata": {"name": "w"}})
+    write(dump / "empty.json", "")
+    write(dump / "nostatus.json", {"kind": "Pod", "apiVersion": "v1",
+                                   "metadata": {"name": "bare", "namespace": "shop"}})
+    write(dump / "nometa.json", {"kind": "Pod", "apiVersion": "v1"})
+    state = load_snapshot(dump)
+    text = "\n".join(str(p) for p in state.problems)
+    assert "services.json: invalid or truncated JSON" in text
+    assert "broken.yaml: invalid YAML at line" in text
+    assert "unknown kind 'Widget'" in text
+    assert "empty.json: file is empty" in text
+    assert "Pod shop/bare has no status" in text
+    assert "Pod without metadata.name" in text
+    assert len(state.kind("Pod")) == 3  # web-1, web-2 and the bare pod
+    bare = state.pods.set_index("name").loc["bare"]
+    assert bare["phase"] == "Unknown" and not bare["ready"]
+
+
+def test_missing_and_empty_sources(tmp_path: Path) -> None:
+    with pytest.raises(SnapshotError, match="does not exist") as e:
+        load_snapshot(tmp_path / "nope")
+    assert "cluster-info dump" in (e.value.hint or "")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(SnapshotError, match="is empty"):
+        load_snapshot(tmp_path / "empty")
+    write(tmp_path / "junk" / "a.json", "[1, 2]")
+    with pytest.raises(SnapshotError, match="no Kubernetes objects"):
+        load_snapshot(tmp_path / "junk")
+    with pytest.raises(SourceError, match="unknown source scheme"):
+        open_source("ftp:somewhere")
+
+
+def test_binary_and_truncated_logs(tmp_path: Path) -> None:
+    write(tmp_path / "pods.json", {"kind": "PodList", "items": [pod("web-1")]})
+    p = tmp_path / "shop" / "web-1" / "logs.txt"
+    p.parent.mkdir(parents=True)
+    p.write_bytes(b"==== START logs for container app of pod shop/web-1 ====\n"
+                  b"\xff\xfe binary \x00 bytes\npanic: runtime error")
+    state = load_snapshot(tmp_path)
+    log = state.logs[("shop", "web-1", "app")]
+    assert "panic: runtime error" in log and "\ufffd" in log
+
+
+def test_events_k8s_io_v1_shape(tmp_path: Path) -> None:
+    write(tmp_path / "ev.yaml", """
+apiVersion: events.k8s.io/v1
+kind: Event
+metadata: {name: x.1, namespace: shop, creationTimestamp: "2026-11-20T10:00:00Z"}
+eventTime: "2026-11-20T10:00:00.000000Z"
+series: {count: 7, lastObservedTime: "2026-11-20T12:00:00.000000Z"}
+reason: Unhealthy
+note: "Readiness probe failed: HTTP probe failed with statuscode: 503"
+type: Warning
+regarding: {kind: Pod, namespace: shop, name: web-1}
+reportingController: kubelet
+""")
+    ev = load_snapshot(tmp_path).events.iloc[0]
+    assert (ev["count"], ev["object_name"], ev["source"]) == (7, "web-1", "kubelet")
+    assert ev["message"].startswith("Readiness probe failed")
+    assert ev["last_time"].hour == 12
