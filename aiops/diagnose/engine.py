@@ -1,0 +1,129 @@
+"""Run the rules over a target, then order what they found: root cause first,
+symptoms it explains dropped, many pods of one workload folded into one finding.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from aiops.diagnose.context import Context, Target
+from aiops.diagnose.finding import Finding
+from aiops.diagnose.registry import RULES, load_rules
+from aiops.model import ClusterState
+
+SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
+MAX_GROUP_EVIDENCE = 8
+
+
+@dataclass(frozen=True)
+class RuleFailure:
+    """A rule that raised: reported, never allowed to stop the others."""
+
+    rule: str
+    error: str
+
+
+@dataclass
+class Diagnosis:
+    findings: list[Finding]
+    failures: list[RuleFailure] = field(default_factory=list)
+    elapsed_ms: float = 0.0
+    target: Target = field(default_factory=Target)
+
+    @property
+    def has_critical(self) -> bool:
+        return any(f.severity == "critical" for f in self.findings)
+
+    def to_dicts(self) -> list[dict[str, Any]]:
+        return [f.to_dict() for f in self.findings]
+
+    def to_frame(self) -> pd.DataFrame:
+        cols = ["rule", "severity", "namespace", "kind", "name", "owner", "summary",
+                "confidence", "first_seen"]
+        return pd.DataFrame([{c: getattr(f, c) for c in cols} for f in self.findings],
+                            columns=cols)
+
+    def rules_fired(self) -> set[str]:
+        return {f.rule for f in self.findings}
+
+
+def diagnose(state: ClusterState, *, namespace: str | None = None, pod: str | None = None,
+             workload: tuple[str, str] | None = None,
+             rules: list[str] | None = None) -> Diagnosis:
+    """Diagnose a pod, a workload, a namespace, or (no target) the whole cluster."""
+    load_rules()
+    start = time.perf_counter()
+    ctx = Context(state, Target(namespace, pod, workload))
+    found: list[Finding] = []
+    failures: list[RuleFailure] = []
+    for rid, r in RULES.items():
+        if rules and rid not in rules:
+            continue
+        try:
+            found.extend(r.fn(ctx))
+        except Exception as exc:  # isolate a broken rule; report it
+            failures.append(RuleFailure(rid, f"{type(exc).__name__}: {exc}"))
+    findings = order(group_by_workload(suppress(found)))
+    return Diagnosis(findings, failures, (time.perf_counter() - start) * 1000, ctx.target)
+
+
+def _obj_key(f: Finding) -> tuple[str, str, str]:
+    return (f.namespace, f.kind, f.name)
+
+
+def suppress(findings: list[Finding]) -> list[Finding]:
+    """Drop findings that another finding on the same object explains."""
+    by_obj: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    for f in findings:
+        by_obj[_obj_key(f)].add(f.rule)
+    explained: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+    for key, rules in by_obj.items():
+        for rid in rules:
+            explained[key].update(RULES[rid].supersedes)
+    return [f for f in findings if f.rule not in explained[_obj_key(f)]]
+
+
+def group_by_workload(findings: list[Finding]) -> list[Finding]:
+    """Fold the same rule firing on several pods of one workload into one finding."""
+    groups: dict[tuple[str, str, str], list[Finding]] = defaultdict(list)
+    out: list[Finding] = []
+    for f in findings:
+        if f.kind == "Pod" and f.owner and not f.owner.startswith("Pod/"):
+            groups[(f.rule, f.namespace, f.owner)].append(f)
+        else:
+            out.append(f)
+    for (_rule, _ns, owner), members in groups.items():
+        if len(members) == 1:
+            out.append(members[0])
+            continue
+        members.sort(key=lambda f: (-f.confidence, f.name))
+        head = members[0]
+        kind, _, name = owner.partition("/")
+        evidence = [e for f in members for e in f.evidence][:MAX_GROUP_EVIDENCE]
+        first = min((f.first_seen for f in members if f.first_seen), default=None)
+        pods = sorted(p for f in members for p in f.pods)
+        out.append(Finding(
+            rule=head.rule, severity=min((f.severity for f in members),
+                                         key=lambda s: SEVERITY_ORDER.get(s, 9)),
+            namespace=head.namespace, kind=kind, name=name, owner=owner,
+            summary=f"{len(members)} pods of {owner}: {head.summary}",
+            evidence=evidence, confidence=max(f.confidence for f in members),
+            first_seen=first, remediation=head.remediation, docs=head.docs,
+            pods=pods, rank=head.rank,
+        ))
+    return out
+
+
+def order(findings: list[Finding]) -> list[Finding]:
+    """Worst objects first; on one object, the root cause (lowest rank) first."""
+    worst: dict[tuple[str, str, str], int] = {}
+    for f in findings:
+        k = _obj_key(f)
+        worst[k] = min(worst.get(k, 9), SEVERITY_ORDER.get(f.severity, 9))
+    return sorted(findings, key=lambda f: (worst[_obj_key(f)], f.namespace, f.owner,
+                                           f.kind, f.name, f.rank, f.rule))
