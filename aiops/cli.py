@@ -113,6 +113,72 @@ def health(
 
 
 @app.command()
+def diagnose(
+    source: SourceOpt = "demo",
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n",
+                                                  help="Limit to one namespace.")] = None,
+    pod: Annotated[str | None, typer.Option("--pod", help="Diagnose one pod.")] = None,
+    workload: Annotated[str | None, typer.Option(
+        "--workload", help="Diagnose one workload, KIND/NAME.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table | json | markdown")] = "table",
+) -> None:
+    """Find root causes with quoted evidence and reversible remediations.
+
+    Exit code 0: nothing wrong; 1: critical findings; 2: bad input.
+    """
+    from aiops.diagnose import diagnose as run
+    from aiops.diagnose import render
+    from aiops.diagnose.target import parse_workload, resolve_pod, resolve_workload
+
+    if fmt not in ("table", "json", "markdown"):
+        raise ParameterError(f"unknown --format {fmt!r}", "use table, json or markdown")
+    if pod and workload:
+        raise ParameterError("--pod and --workload are exclusive", "give one of them")
+    if workload:
+        parse_workload(workload)  # reject a malformed value before loading
+    state = _load(source)
+    target: dict = {"namespace": namespace}
+    if pod:
+        target["namespace"], target["pod"] = resolve_pod(state, pod, namespace)
+    elif workload:
+        ns, kind, name = resolve_workload(state, workload, namespace)
+        target.update(namespace=ns, workload=(kind, name))
+    diag = run(state, **target)
+    if fmt == "json":
+        sys.stdout.write(render.to_json(diag) + "\n")
+    elif fmt == "markdown":
+        sys.stdout.write(render.to_markdown(diag) + "\n")
+    else:
+        render.print_table(diag, out)
+    if _input_problems(state):
+        raise typer.Exit(2)
+    raise typer.Exit(1 if diag.has_critical else 0)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help='e.g. "why is the backend failing?"')],
+    source: SourceOpt = "demo",
+    fmt: Annotated[str, typer.Option("--format", help="text | json")] = "text",
+    explain: Annotated[bool | None, typer.Option(
+        "--llm/--no-llm", help="Phrase the answer with the configured LLM endpoint.")] = None,
+) -> None:
+    """Ask in plain language; answered from the rules (an LLM may only rephrase)."""
+    from aiops.diagnose.ask import answer_dict
+    from aiops.diagnose.ask import ask as run
+
+    if fmt not in ("text", "json"):
+        raise ParameterError(f"unknown --format {fmt!r}", "use text or json")
+    ans = run(_load(source), question, explain=explain)
+    if fmt == "json":
+        from aiops.redact import mask_text
+
+        sys.stdout.write(mask_text(json.dumps(answer_dict(ans), indent=2, default=str)) + "\n")
+    else:
+        out.print(str(ans), highlight=False, markup=False)
+
+
+@app.command()
 def capture(
     out_dir: Annotated[Path, typer.Argument(help="Directory to write the snapshot to.")],
     source: SourceOpt = "kube",

@@ -16,6 +16,7 @@ from typing import Any
 from aiops.diagnose.finding import Evidence, Finding, Remediation
 from aiops.diagnose.registry import RULES
 from aiops.model import ClusterState
+from aiops.redact import mask_text
 
 Obj = dict[str, Any]
 LOG_LINE_LIMIT = 2000  # only the tail of a huge log is searched
@@ -293,7 +294,7 @@ def event_evidence(e: Obj) -> Evidence:
     src = src or e.get("reportingComponent") or e.get("reportingController") or "?"
     last = _last(e)
     msg = e.get("message") or e.get("note") or ""
-    return Evidence("event", f"{e.get('reason', '')}: {msg}".strip(),
+    return Evidence("event", mask_text(f"{e.get('reason', '')}: {msg}".strip()),
                     f"event {e.get('reason', '')} x{count}, last {last} ({src})",
                     parse_time(last))
 
@@ -309,4 +310,4 @@ def status_evidence(path: str, value: Any, time: datetime | None = None) -> Evid
 
 def log_evidence(container: str, line_no: int, line: str, previous: bool) -> Evidence:
     which = "previous log" if previous else "log"
-    return Evidence("log", line.strip()[:500], f"{which} of {container}, line {line_no}")
+    return Evidence("log", mask_text(line.strip()[:500]), f"{which} of {container}, line {line_no}")
