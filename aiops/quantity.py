@@ -2,14 +2,33 @@
 
 Parsing is delegated to the official client's `parse_quantity`; this module only
 adds the NaN-for-missing convention the frames use and human formatting.
+The client's quantity module is self-contained, but importing it through the
+package runs `kubernetes/__init__` (the whole client, seconds of start-up), so
+it is loaded from its file on its own.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
+from collections.abc import Callable
 from functools import lru_cache
+from pathlib import Path
 
-from kubernetes.utils.quantity import parse_quantity
+
+def _official_parser() -> Callable[[str], object]:
+    spec = importlib.util.find_spec("kubernetes")  # locates, does not import
+    if spec is None or spec.origin is None:
+        raise ImportError("the kubernetes client package is not installed")
+    path = Path(spec.origin).parent / "utils" / "quantity.py"
+    qspec = importlib.util.spec_from_file_location("aiops._k8s_quantity", path)
+    assert qspec is not None and qspec.loader is not None
+    module = importlib.util.module_from_spec(qspec)
+    qspec.loader.exec_module(module)
+    return module.parse_quantity
+
+
+parse_quantity = _official_parser()
 
 
 @lru_cache(maxsize=4096)
