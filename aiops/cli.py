@@ -8,6 +8,7 @@ exit 2, and show a traceback only with --debug.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -26,8 +27,10 @@ app = typer.Typer(
 demo_app = typer.Typer(help="The bundled demo cluster.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
 
-out = Console()
-err = Console(stderr=True)
+# Piped output (CI logs, files) gets wide tables instead of rich's 80 columns.
+_WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160
+out = Console(width=_WIDTH)
+err = Console(stderr=True, width=_WIDTH)
 _DEBUG = {"on": False}
 
 SourceOpt = Annotated[

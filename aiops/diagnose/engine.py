@@ -120,10 +120,10 @@ def group_by_workload(findings: list[Finding]) -> list[Finding]:
 
 
 def order(findings: list[Finding]) -> list[Finding]:
-    """Worst objects first; on one object, the root cause (lowest rank) first."""
-    worst: dict[tuple[str, str, str], int] = {}
+    """Worst workloads first; within one workload, the root cause (lowest rank) first."""
+    worst: dict[tuple[str, str], int] = {}
     for f in findings:
-        k = _obj_key(f)
+        k = (f.namespace, f.owner)
         worst[k] = min(worst.get(k, 9), SEVERITY_ORDER.get(f.severity, 9))
-    return sorted(findings, key=lambda f: (worst[_obj_key(f)], f.namespace, f.owner,
-                                           f.kind, f.name, f.rank, f.rule))
+    return sorted(findings, key=lambda f: (worst[(f.namespace, f.owner)], f.namespace, f.owner,
+                                           f.rank, f.kind, f.name, f.rule))
