@@ -54,8 +54,14 @@ def _load(source: str):
     """Open a source with a spinner; report unreadable files as warnings."""
     from aiops.sources import open_source
 
-    with err.status(f"loading {source} ..."):
-        state = open_source(source)
+    with err.status(f"loading {source} ...") as status:
+        if source == "kube" or source.startswith("kube:"):
+            from aiops.sources.live import load_live
+
+            state = load_live(source.partition(":")[2] or None,
+                              progress=lambda msg: status.update(f"{source}: {msg}"))
+        else:
+            state = open_source(source)
     for p in state.problems:
         err.print(f"[yellow]warning:[/] {p}", highlight=False, soft_wrap=True)
     for kind, why in state.unavailable.items():

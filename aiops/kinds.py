@@ -72,13 +72,17 @@ BY_KIND: dict[str, KindInfo] = {k.kind: k for k in KINDS}
 # collide with pods.json/nodes.json.
 FILE_STEMS: dict[str, str] = {
     k.plural: k.kind for k in KINDS if k.group != "metrics.k8s.io"
-} | {"podmetrics": "PodMetrics", "nodemetrics": "NodeMetrics"}
+} | {"podmetrics": "PodMetrics", "nodemetrics": "NodeMetrics",
+     # kubectl cluster-info dump spells this one with a hyphen
+     "replication-controllers": "ReplicationController"}
 
 
 def snapshot_file(info: KindInfo) -> str:
     """The file name `aiops capture` writes a kind to (cluster-info dump style)."""
     if info.group == "metrics.k8s.io":
         return f"{info.kind.lower()}.json"
+    if info.kind == "ReplicationController":
+        return "replication-controllers.json"
     return f"{info.plural}.json"
 
 

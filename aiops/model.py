@@ -65,6 +65,8 @@ class ClusterState:
 
     def get(self, kind: str, namespace: str | None, name: str) -> Obj | None:
         """One object by kind/namespace/name (O(1) after the first call)."""
+        if not isinstance(name, str) or not isinstance(namespace or "", str):
+            return None
         return self._index.get((kind, namespace or "", name))
 
     def by_uid(self, uid: str) -> Obj | None:
@@ -75,8 +77,10 @@ class ClusterState:
         idx: dict[tuple[str, str, str], Obj] = {}
         for kind, objs in self.objects.items():
             for o in objs:
-                md = o.get("metadata") or {}
-                idx[(kind, md.get("namespace") or "", md.get("name") or "")] = o
+                md = _meta(o)
+                ns, name = md.get("namespace") or "", md.get("name") or ""
+                if isinstance(ns, str) and isinstance(name, str):
+                    idx[(kind, ns, name)] = o
         return idx
 
     @cached_property
@@ -85,27 +89,28 @@ class ClusterState:
             uid: o
             for objs in self.objects.values()
             for o in objs
-            if (uid := (o.get("metadata") or {}).get("uid"))
+            if isinstance(uid := _meta(o).get("uid"), str) and uid
         }
 
     @cached_property
     def namespaces(self) -> list[str]:
-        names = {(o.get("metadata") or {}).get("name") for o in self.kind("Namespace")}
+        names = {_meta(o).get("name") for o in self.kind("Namespace")}
         for objs in self.objects.values():
             for o in objs:
-                ns = (o.get("metadata") or {}).get("namespace")
-                if ns:
-                    names.add(ns)
-        return sorted(n for n in names if n)
+                names.add(_meta(o).get("namespace"))
+        return sorted(n for n in names if isinstance(n, str) and n)
 
     @cached_property
     def events_by_object(self) -> dict[tuple[str, str, str], list[Obj]]:
         """Events indexed by (kind, namespace, name) of the object they are about."""
         idx: dict[tuple[str, str, str], list[Obj]] = defaultdict(list)
         for ev in self.kind("Event"):
-            io = ev.get("involvedObject") or ev.get("regarding") or {}
+            io = ev.get("involvedObject") or ev.get("regarding")
+            if not isinstance(io, dict):
+                continue
             key = (io.get("kind") or "", io.get("namespace") or "", io.get("name") or "")
-            idx[key].append(ev)
+            if all(isinstance(k, str) for k in key):
+                idx[key].append(ev)
         return dict(idx)
 
     # -- owners ------------------------------------------------------------
@@ -117,21 +122,35 @@ class ClusterState:
         """
         seen = 0
         cur = obj
-        md = cur.get("metadata") or {}
+        md = _meta(cur)
         ns = md.get("namespace") or ""
         kind, name = cur.get("kind") or "", md.get("name") or ""
+        if not isinstance(name, str):
+            name = ""
         while seen < 5:
-            refs = (cur.get("metadata") or {}).get("ownerReferences") or []
+            refs = _meta(cur).get("ownerReferences")
+            refs = [r for r in refs if isinstance(r, dict)] if isinstance(refs, list) else []
             ref = next((r for r in refs if r.get("controller")), refs[0] if refs else None)
             if not ref or ref.get("kind") == "Node":
                 break
-            kind, name = ref.get("kind") or kind, ref.get("name") or name
+            rk, rn = ref.get("kind"), ref.get("name")
+            if not (isinstance(rk, str) and rk and isinstance(rn, str) and rn):
+                break
+            kind, name = rk, rn
             parent = self.get(kind, ns, name)
             if parent is None:
                 break
             cur = parent
             seen += 1
         return kind, name
+
+    @cached_property
+    def pods_by_namespace(self) -> dict[str, list[Obj]]:
+        idx: dict[str, list[Obj]] = defaultdict(list)
+        for p in self.kind("Pod"):
+            ns = _meta(p).get("namespace") or ""
+            idx[ns if isinstance(ns, str) else ""].append(p)
+        return dict(idx)
 
     # -- frames ------------------------------------------------------------
     @cached_property
@@ -167,3 +186,9 @@ class ClusterState:
     def summary(self) -> dict[str, int]:
         """Object counts by kind, for progress lines and `aiops sources`."""
         return {k: len(v) for k, v in sorted(self.objects.items())}
+
+
+def _meta(o: Obj) -> Obj:
+    """An object's metadata, or {} when it is missing or malformed."""
+    m = o.get("metadata") if isinstance(o, dict) else None
+    return m if isinstance(m, dict) else {}

@@ -197,6 +197,11 @@ class Context:
             return self._idx.by_ns.get((kind, self.target.namespace), [])
         return self.state.kind(kind)
 
+    def cluster_objects(self, kind: str) -> list[Obj]:
+        """Every object of a kind, whatever the target (nodes a Pending pod could use,
+        StorageClasses, ClusterRoles)."""
+        return self.state.kind(kind)
+
     # -- look-ups --------------------------------------------------------------
     def get(self, kind: str, namespace: str | None, name: str) -> Obj | None:
         return self.state.get(kind, namespace, name)
@@ -241,11 +246,13 @@ class Context:
         status = pod.get("status") if isinstance(pod.get("status"), dict) else {}
         for init, skey, stkey in ((True, "initContainers", "initContainerStatuses"),
                                   (False, "containers", "containerStatuses")):
-            statuses = {s.get("name"): s for s in status.get(stkey) or []
-                        if isinstance(s, dict)}
-            for i, c in enumerate(spec.get(skey) or []):
+            raw = status.get(stkey)
+            statuses = {s.get("name"): s for s in (raw if isinstance(raw, list) else [])
+                        if isinstance(s, dict) and isinstance(s.get("name"), str)}
+            specs = spec.get(skey)
+            for i, c in enumerate(specs if isinstance(specs, list) else []):
                 if isinstance(c, dict):
-                    name = c.get("name") or ""
+                    name = c.get("name") if isinstance(c.get("name"), str) else ""
                     yield ContainerEntry(name, c, statuses.get(name) or {}, init, i)
 
     def owner(self, obj: Obj) -> tuple[str, str]:

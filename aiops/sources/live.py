@@ -74,9 +74,9 @@ class _Api:
         if resp.status == 401:
             raise LiveClusterError(
                 f"the Kubernetes API at {self.server} rejected the credentials of "
-                f"{self._ctx_label()} (401 Unauthorized)",
+                f"{self.ctx_label()} (401 Unauthorized)",
                 "the token or certificate has expired or is wrong: log in again "
-                f"(check with `kubectl{self._ctx_flag()} auth whoami`)",
+                f"(check with `kubectl{self.ctx_flag()} auth whoami`)",
             )
         if not 200 <= resp.status < 300:
             raise _ApiError(resp.status, _status_message(data, resp.reason), path)
@@ -92,17 +92,17 @@ class _Api:
             raise _ApiError(200, "the answer is not a JSON object", path)
         return body
 
-    def _ctx_label(self) -> str:
+    def ctx_label(self) -> str:
         return f"context {self.context!r}" if self.context else "the in-cluster service account"
 
-    def _ctx_flag(self) -> str:
+    def ctx_flag(self) -> str:
         return f" --context {self.context}" if self.context else ""
 
     def _unreachable(self, exc: Exception) -> LiveClusterError:
         return LiveClusterError(
-            f"cannot reach the Kubernetes API at {self.server} ({self._ctx_label()}): "
+            f"cannot reach the Kubernetes API at {self.server} ({self.ctx_label()}): "
             f"{_transport_reason(exc, self.timeout)}",
-            f"check `kubectl{self._ctx_flag()} cluster-info`, your VPN or network, {SOURCE_HINT}",
+            f"check `kubectl{self.ctx_flag()} cluster-info`, your VPN or network, {SOURCE_HINT}",
         )
 
 
@@ -118,7 +118,14 @@ def load_live(
     log_tail_lines: int = 1000,
     progress: Progress | None = None,
 ) -> ClusterState:
-    """Load every kind of `aiops.kinds.KINDS` (and container logs) from a cluster."""
+    """Load every kind of `aiops.kinds.KINDS` (and container logs) from a cluster.
+
+    `context` picks a kubeconfig context (default: the current one); without any
+    kubeconfig inside a pod, the pod's service account is used. `namespaces`
+    limits namespaced kinds (cluster-scoped ones are still read). Raises
+    `LiveClusterError` only for a bad kubeconfig, an unreachable API or rejected
+    credentials; everything else lands in `state.unavailable` / `state.problems`.
+    """
     note: Progress = progress or (lambda _msg: None)
     wanted = list(dict.fromkeys(namespaces)) if namespaces else None
     api = _connect(context, kubeconfig, timeout, retries)
@@ -153,7 +160,7 @@ def _connect(context: str | None, kubeconfig: str | None, timeout: float,
         try:
             kube_config.load_incluster_config(client_configuration=cfg)
         except kube_config.ConfigException as exc:
-            raise LiveClusterError(f"in-cluster configuration failed: {mask_text(str(exc))}",
+            raise LiveClusterError(f"in-cluster configuration failed: {_one_line(exc)}",
                                    "is the service account token mounted in this pod?") from None
         ctx_name = None
     else:
@@ -178,7 +185,7 @@ def _load_kubeconfig(cfg: Configuration, spec: str, existing: list[str],
     try:
         names, current = _read_contexts(existing)
     except (OSError, yaml.YAMLError, ValueError) as exc:
-        raise LiveClusterError(f"kubeconfig {where} is not valid: {mask_text(str(exc))}",
+        raise LiveClusterError(f"kubeconfig {where} is not valid: {_one_line(exc)}",
                                "fix the file or point KUBECONFIG at a working one") from None
     available = f"available contexts: {', '.join(names) or 'none'}"
     name = context or current
@@ -193,7 +200,7 @@ def _load_kubeconfig(cfg: Configuration, spec: str, existing: list[str],
                                      client_configuration=cfg, persist_config=False)
     except Exception as exc:  # the loader raises many types for a bad file
         raise LiveClusterError(
-            f"context {name!r} in kubeconfig {where} cannot be used: {mask_text(str(exc))}",
+            f"context {name!r} in kubeconfig {where} cannot be used: {_one_line(exc)}",
             f"check it with `kubectl --context {name} cluster-info`",
         ) from None
     return name
@@ -216,16 +223,22 @@ def _read_contexts(files: list[str]) -> tuple[list[str], str | None]:
 
 
 def _check_server(api: _Api) -> None:
-    """One cheap GET first, so an unreachable API or bad token fails fast."""
+    """One cheap GET first, so an unreachable API or a bad token fails fast."""
     try:
         api.get_json("/version")
     except _ApiError as exc:
+        if exc.status == 403:  # unusual but harmless: the lists will tell
+            return
         if exc.status >= 500:
             raise LiveClusterError(
                 f"the Kubernetes API at {api.server} is not healthy: {exc.status} {exc.message}",
-                f"retry later or check `kubectl{api._ctx_flag()} get --raw /readyz`",
+                f"retry later or check `kubectl{api.ctx_flag()} get --raw /readyz`",
             ) from None
-        # 403/404 on /version: unusual but harmless, the lists will tell
+        raise LiveClusterError(
+            f"{api.server} ({api.ctx_label()}) answers, but not as a Kubernetes API "
+            f"(/version: {exc.status} {exc.message})",
+            "check the server URL in the kubeconfig and any proxy (HTTPS_PROXY/NO_PROXY)",
+        ) from None
 
 
 def _served_versions(api: _Api) -> set[str] | None:
@@ -357,6 +370,11 @@ def _status_message(data: bytes, reason: str | None) -> str:
         pass
     text = data[:200].decode("utf-8", errors="replace").strip()
     return mask_text(text) or (reason or "no message")
+
+
+def _one_line(exc: Exception) -> str:
+    """An exception's text on one masked line (YAML errors span several)."""
+    return mask_text(" ".join(str(exc).split()))[:300]
 
 
 def _transport_reason(exc: Exception, timeout: float) -> str:

@@ -57,10 +57,7 @@ def load_snapshot(path: str | os.PathLike[str], source: str | None = None) -> Cl
     meta = root / "manifest.json" if root.is_dir() else None
     state.captured_at = _captured_at(state, meta)
     if meta and meta.exists():
-        try:
-            state.context = orjson.loads(meta.read_bytes()).get("context")
-        except (orjson.JSONDecodeError, AttributeError):
-            state.problems.append(LoadProblem(str(meta), "unreadable manifest, ignored"))
+        _apply_manifest(meta, state)
     hist = root / "usage.parquet" if root.is_dir() else None
     if hist and hist.exists():
         state.history_loader = lambda: _read_history(hist)
@@ -178,6 +175,18 @@ def _load_logs(raw: bytes, f: Path, state: ClusterState, previous: bool) -> None
         # a plain `kubectl logs` capture saved as <ns>/<pod>/logs.txt
         ns, pod = f.parent.parent.name, f.parent.name
         target[(ns, pod, "")] = text
+
+
+def _apply_manifest(meta: Path, state: ClusterState) -> None:
+    """Restore what the capture knew: context, and kinds it could not read."""
+    try:
+        doc = orjson.loads(meta.read_bytes())
+        state.context = doc.get("context")
+        unavailable = doc.get("unavailable") or {}
+        if isinstance(unavailable, dict):
+            state.unavailable.update({str(k): str(v) for k, v in unavailable.items()})
+    except (orjson.JSONDecodeError, AttributeError):
+        state.problems.append(LoadProblem(str(meta), "unreadable manifest, ignored"))
 
 
 def _captured_at(state: ClusterState, meta: Path | None) -> datetime:
