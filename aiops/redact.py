@@ -19,9 +19,11 @@ _SENSITIVE_KEY = re.compile(
 )
 _TEXT_PATTERNS = [
     # key=value / key: value where the key looks sensitive
+    # key=value, or key: value where the value looks like a credential (has a digit
+    # or is long) so prose such as "token: unexpected status" stays readable
     re.compile(
         r"(?i)\b([\w.-]*(?:password|passwd|secret|token|api[_-]?key|apikey|credential)[\w.-]*)"
-        r"(\s*[=:]\s*)(\"[^\"]*\"|'[^']*'|[^\s,;&\"']+)"
+        r"(\s*=\s*|\s*:\s*(?=\S*\d|\S{16,}|[\"']))(\"[^\"]*\"|'[^']*'|[^\s,;&\"']+)"
     ),
     re.compile(r"(?i)\b(bearer)(\s+)([A-Za-z0-9._~+/=-]{8,})"),
     re.compile(r"\b()()(sk-[A-Za-z0-9_-]{8,}|ghp_[A-Za-z0-9]{20,}|AKIA[0-9A-Z]{16})"),

@@ -237,7 +237,7 @@ class Context:
         """Line number (1-based) of the first line `log_lines` returns."""
         src = self.state.previous_logs if previous else self.state.logs
         text = src.get((namespace, pod, container)) or ""
-        total = text.count("\n") + 1 if text else 0
+        total = len(text.splitlines()) if isinstance(text, str) else 0
         return max(total - LOG_LINE_LIMIT, 0) + 1
 
     def containers(self, pod: Obj) -> Iterator[ContainerEntry]:
