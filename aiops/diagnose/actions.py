@@ -11,14 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from aiops.diagnose.finding import Action
+from aiops.kinds import BY_KIND
 
 Obj = dict[str, Any]
 
-API_VERSIONS = {"Deployment": "apps/v1", "StatefulSet": "apps/v1", "DaemonSet": "apps/v1",
-                "ReplicaSet": "apps/v1", "CronJob": "batch/v1", "Job": "batch/v1",
-                "Pod": "v1", "Service": "v1", "ConfigMap": "v1",
-                "PersistentVolumeClaim": "v1",
-                "HorizontalPodAutoscaler": "autoscaling/v2"}
 
 
 def pointer(*parts: object) -> str:
@@ -29,7 +25,8 @@ def pointer(*parts: object) -> str:
 def target_of(obj: Obj) -> dict[str, str]:
     md = obj.get("metadata") or {}
     kind = obj.get("kind") or ""
-    return {"apiVersion": obj.get("apiVersion") or API_VERSIONS.get(kind, "v1"), "kind": kind,
+    known = BY_KIND[kind].api_version if kind in BY_KIND else "v1"
+    return {"apiVersion": obj.get("apiVersion") or known, "kind": kind,
             "namespace": md.get("namespace") or "", "name": md.get("name") or ""}
 
 
@@ -102,13 +99,23 @@ def _rollout_checks(workload: Obj) -> list[str]:
             "all pods Ready and restart counts not increasing for 10 minutes"]
 
 
-def patch_field(obj: Obj, path: tuple[str, ...], new: Any, *, description: str, tier: str,
-                validate: list[str]) -> Action:
-    """Replace (or add) one field anywhere in an object."""
-    cur: Any = obj
+def _at(obj: Any, path: tuple[str | int, ...]) -> Any:
+    """The value at a path of keys and list indexes, or None when absent."""
+    cur = obj
     for p in path:
-        cur = cur.get(p) if isinstance(cur, dict) else None
-    op, inv = _set(pointer(*path), cur, new)
+        if isinstance(cur, dict) and isinstance(p, str):
+            cur = cur.get(p)
+        elif isinstance(cur, list) and isinstance(p, int) and -len(cur) <= p < len(cur):
+            cur = cur[p]
+        else:
+            return None
+    return cur
+
+
+def patch_field(obj: Obj, path: tuple[str | int, ...], new: Any, *, description: str,
+                tier: str, validate: list[str]) -> Action:
+    """Replace (or add) one field anywhere in an object; ints index into lists."""
+    op, inv = _set(pointer(*path), _at(obj, path), new)
     return Action("patch", target_of(obj), description, tier, [op], [inv], validate)
 
 

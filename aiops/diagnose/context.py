@@ -265,8 +265,13 @@ class Context:
 
     def pods_matching(self, namespace: str, selector: dict[str, str]) -> list[Obj]:
         pods = self._idx.by_ns.get(("Pod", namespace or ""), [])
-        return [p for p in pods
-                if all((md(p).get("labels") or {}).get(k) == v for k, v in selector.items())]
+        out = []
+        for p in pods:
+            labels = md(p).get("labels")
+            labels = labels if isinstance(labels, dict) else {}
+            if all(labels.get(k) == v for k, v in selector.items()):
+                out.append(p)
+        return out
 
     # -- building findings -------------------------------------------------------
     def finding(self, rule_id: str, obj: Obj, summary: str, evidence: list[Evidence],

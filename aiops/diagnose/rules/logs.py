@@ -1,0 +1,813 @@
+"""Log rules: what the application itself says went wrong.
+
+Reads the current and the previous container log of every in-scope pod once
+per diagnosis (bounded: the tail `ctx.log_lines` keeps, each line cut to
+MAX_LINE characters, ANSI colours and control bytes dropped) and sorts the
+lines into four findings per pod: RBAC denials, DNS failures, unreachable
+dependencies (linked to the Service they target) and application errors.
+The specific ones supersede `app-error`: a redis ConnectionError traceback is
+explained by "connection refused", not by the traceback.
+"""
+
+from __future__ import annotations
+
+import re
+import weakref
+from bisect import bisect_right
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from difflib import get_close_matches
+from itertools import accumulate
+from typing import Any
+
+from aiops.diagnose.actions import pod_spec_of, pod_template_path, pointer, target_of
+from aiops.diagnose.context import (
+    LOG_LINE_LIMIT,
+    ContainerEntry,
+    Context,
+    Obj,
+    earliest,
+    event_first_seen,
+    log_evidence,
+    md,
+    parse_time,
+)
+from aiops.diagnose.finding import Action, Evidence, Finding, Remediation
+from aiops.diagnose.registry import rule
+from aiops.diagnose.rules.services import backends, describe_backends, selector_fix
+
+FAMILY = "logs"
+DOCS_RBAC = "https://kubernetes.io/docs/reference/access-authn-authz/rbac/"
+DOCS_DNS = "https://kubernetes.io/docs/tasks/administer-cluster/dns-debugging-resolution/"
+DOCS_SVC = "https://kubernetes.io/docs/tasks/debug/debug-application/debug-service/"
+DOCS_APP = "https://kubernetes.io/docs/tasks/debug/debug-application/debug-running-pod/"
+MAX_LINE = 2000  # characters of one line that are searched
+RECENT_LINES = 200  # a healthy container's errors count only in its recent log
+MAX_EVIDENCE_LINES = 3
+
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# an RFC 3339-ish time near the start of the line: plain, [bracketed], or a JSON /
+# logfmt field ({"time":"...", ts=...)
+_TIMESTAMP = re.compile(
+    r"(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)")
+STALE_PREVIOUS = timedelta(hours=1)
+
+# -- RBAC ---------------------------------------------------------------------------
+_RBAC = re.compile(
+    r'(?:is forbidden: )?User "(?P<user>[^"]+)" cannot (?P<verb>[\w*-]+) '
+    r'resource "(?P<resource>[^"]+)"(?: in API group "(?P<group>[^"]*)")?'
+    r'(?: in the namespace "(?P<ns>[^"]+)"| at the cluster scope)?')
+# before 1.14: User "system:serviceaccount:ns:sa" cannot list pods in the namespace "ns"
+_RBAC_OLD = re.compile(
+    r'User "(?P<user>[^"]+)" cannot (?P<verb>[\w*-]+) (?P<resource>[\w./-]+)'
+    r'(?: in the namespace "(?P<ns>[^"]+)"| at the cluster scope)')
+
+# -- DNS ----------------------------------------------------------------------------
+_DNS_TRIGGER = re.compile(
+    r"no such host|name or service not known|temporary failure in name resolution|"
+    r"could not translate host name|ENOTFOUND|EAI_AGAIN|NXDOMAIN|UnknownHostException|"
+    r"nodename nor servname provided|server misbehaving|"
+    r"lookup \S+ on \S+: (?:read|dial) udp \S+: i/o timeout", re.IGNORECASE)
+_DNS_HOST = [re.compile(p) for p in (
+    r"lookup (?P<host>[\w.-]+?)\.?(?: on [\w.:\[\]]+)?: ",
+    r"getaddrinfo (?:ENOTFOUND|EAI_AGAIN) (?P<host>[\w.-]+)",
+    r'could not translate host name "(?P<host>[^"]+)" to address',
+    r"Failed to resolve '(?P<host>[^']+)'",
+    r"UnknownHostException: (?P<host>[\w.-]+)",
+    r"Error -?\d+ connecting to (?P<host>[\w.-]+):(?P<port>\d+)",
+    r"can't find (?P<host>[\w.-]+?)\.?: NXDOMAIN",
+    r"(?P<host>[A-Za-z][\w.-]*)\.? ?: (?:Name or service not known|"
+    r"Temporary failure in name resolution)",
+    r"host='(?P<host>[^']+)'",
+    r"://(?:[^@/\s]+@)?(?P<host>[A-Za-z][\w.-]*)",
+)]
+# CoreDNS query log: `"A IN foo.svc.cluster.local. udp 45 false 512" NXDOMAIN` is a
+# normal answer to a search-path probe, not a failure of the logging pod
+_COREDNS_QUERY = re.compile(r'"[A-Z0-9]+ IN \S+ (?:udp|tcp) \d+')
+
+# -- connection refused / timeouts --------------------------------------------------
+_CONN_TRIGGER = re.compile(
+    r"connection refused|ECONNREFUSED|Error 111 |i/o timeout|timed out|ETIMEDOUT|"
+    r"no route to host|EHOSTUNREACH|Can't connect to MySQL server", re.IGNORECASE)
+_HOST = r"(?P<host>\[[0-9a-fA-F:.]+\]|\d{1,3}(?:\.\d{1,3}){3}|[A-Za-z][\w.-]*)"
+_CONN_HOST = [re.compile(p) for p in (
+    r"Error \d+ connecting to " + _HOST + r":(?P<port>\d+)",
+    r"dial tcp " + _HOST + r":(?P<port>\d+)",
+    r"(?:ECONNREFUSED|ETIMEDOUT|EHOSTUNREACH) " + _HOST + r":(?P<port>\d+)",
+    r'connection to server at "(?P<host>[^"]+)"(?: \([^)]*\))?, port (?P<port>\d+)',
+    r'host "(?P<host>[^"]+)"(?: \([^)]*\))?.{0,40}?port (?P<port>\d+)',
+    r"host='(?P<host>[^']+)', port=(?P<port>\d+)",
+    r"Can't connect to MySQL server on '(?P<host>[^':]+)(?::(?P<port>\d+))?'",
+    r'upstream: "\w+://' + _HOST + r":(?P<port>\d+)",
+    r"://(?:[^@/\s]+@)?" + _HOST + r":(?P<port>\d{1,5})",
+    r"(?<![\w.:/-])" + _HOST + r":(?P<port>\d{2,5})\b(?!:\d)",
+)]
+_LOCAL = {"localhost", "127.0.0.1", "::1", "[::1]", "0.0.0.0"}
+
+# -- application errors -------------------------------------------------------------
+_TB_START = "Traceback (most recent call last):"
+_PY_EXC = re.compile(r"^(?P<cls>[A-Za-z_][\w.]*)(?::\s*(?P<msg>.*))?$")
+_PANIC = re.compile(r"^(?:panic|fatal error): (?P<msg>.+)")
+_JAVA_THREAD = re.compile(r'Exception in thread "[^"]*" (?P<cls>[\w.$]+)(?::\s*(?P<msg>.*))?')
+_JAVA_CAUSE = re.compile(r"^\s*Caused by: (?P<cls>[\w.$]+)(?::\s*(?P<msg>.*))?")
+_FATAL = re.compile(r"\bFATAL\b|\bCRITICAL\b|level=fatal|\"level\":\s*\"fatal\"")
+_DIVISION = re.compile(r"division by zero|divide by zero", re.IGNORECASE)
+_CLASS = re.compile(r"(?<![\w.$])(?P<cls>(?:[\w$]+\.)*[A-Z]\w*(?:Exception|Error))"
+                    r"(?:\s*\[\w+\])?:\s+(?P<msg>\S.*)")
+_UNCAUGHT = re.compile(r"\b(?:uncaught|unhandled) (?:exception|error|promise rejection)",
+                       re.IGNORECASE)
+
+
+# lower-case keywords that gate the regexes (a substring test costs far less)
+_DNS_WORDS = ("no such host", "name or service not known", "name resolution",
+              "could not translate host name", "enotfound", "eai_again", "nxdomain",
+              "unknownhostexception", "nodename nor servname", "server misbehaving",
+              "i/o timeout")
+_CONN_WORDS = ("refused", "error 111 ", "i/o timeout", "timed out", "etimedout",
+               "no route to host", "ehostunreach", "can't connect to mysql")
+_APP_WORDS = ("panic", "fatal", "exception", "error", "critical", "by zero", "uncaught",
+              "unhandled", "caused by")
+_ANY_WORDS = (*_DNS_WORDS, *_CONN_WORDS, *_APP_WORDS, "cannot",
+              "traceback (most recent call last):")
+MAX_TRACEBACK = 500
+
+
+def _dict(v: Any) -> dict[str, Any]:
+    return v if isinstance(v, dict) else {}
+
+
+def _list(v: Any) -> list[Any]:
+    return v if isinstance(v, list) else []
+
+
+def _clean(line: str) -> str:
+    """Bounded, printable, encodable text for matching and quoting."""
+    line = _ANSI.sub("", line[:MAX_LINE])
+    line = line.encode("utf-8", "replace").decode("utf-8", "replace")
+    return _CONTROL.sub("\ufffd", line)
+
+
+def _line_time(line: str) -> datetime | None:
+    m = _TIMESTAMP.search(line[:120])
+    if not m:
+        return None
+    t = parse_time(m.group(1).replace(" ", "T").replace(",", "."))
+    if t is not None and t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return t
+
+
+# -- scanning -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Hit:
+    """One matching log line with what was parsed out of it."""
+
+    kind: str  # rbac | dns | conn | app
+    container: str
+    previous: bool
+    line_no: int
+    line: str
+    data: dict[str, Any]
+    time: datetime | None = None
+
+    def evidence(self) -> Evidence:
+        e = log_evidence(self.container, self.line_no, self.line, self.previous)
+        return Evidence(e.source, e.text, e.ref, self.time)
+
+
+@dataclass
+class PodScan:
+    pod: Obj
+    hits: dict[str, list[Hit]] = field(default_factory=dict)
+    runs: dict[tuple[str, bool], datetime | None] = field(default_factory=dict)
+
+    def add(self, h: Hit) -> None:
+        self.hits.setdefault(h.kind, []).append(h)
+
+
+_SCANS: weakref.WeakKeyDictionary[Context, list[PodScan]] = weakref.WeakKeyDictionary()
+
+
+def scan(ctx: Context) -> list[PodScan]:
+    """Every in-scope pod's logs, scanned once per diagnosis and shared by the rules."""
+    cached = _SCANS.get(ctx)
+    if cached is None:
+        cached = [s for p in ctx.pods() if (s := _scan_pod(ctx, p)).hits]
+        _SCANS[ctx] = cached
+    return cached
+
+
+def _healthy(c: ContainerEntry) -> bool:
+    return c.status.get("ready") is True and not c.waiting and not c.terminated
+
+
+def _recovered(ctx: Context, c: ContainerEntry) -> bool:
+    """A container that is healthy now and last died over STALE_PREVIOUS ago: its
+    previous log is history, not the current problem."""
+    if not _healthy(c):
+        return False
+    finished = parse_time(c.last_terminated.get("finishedAt"))
+    try:
+        return finished is None or ctx.now - finished > STALE_PREVIOUS
+    except TypeError:  # a naive capture time
+        return False
+
+
+def _offset(ctx: Context, ns: str, pod: str, c: str, previous: bool, n: int) -> int:
+    """1-based number of the first line `log_lines` kept. Computed from the full
+    text only for a truncated log (the common case costs nothing)."""
+    if n < LOG_LINE_LIMIT:
+        return 1
+    src = ctx.state.previous_logs if previous else ctx.state.logs
+    text = src.get((ns, pod, c))
+    return len(text.splitlines()) - n + 1 if isinstance(text, str) else 1
+
+
+def _scan_pod(ctx: Context, pod: Obj) -> PodScan:
+    m = md(pod)
+    ns, name = str(m.get("namespace") or ""), str(m.get("name") or "")
+    out = PodScan(pod)
+    for c in ctx.containers(pod):
+        if not isinstance(c.name, str) or not c.name:
+            continue
+        for previous in (True, False):
+            if previous and _recovered(ctx, c):
+                continue
+            lines = ctx.log_lines(ns, name, c.name, previous)
+            if not lines:
+                continue
+            start = _offset(ctx, ns, name, c.name, previous, len(lines))
+            run = c.last_terminated if previous else (c.state.get("running") or c.terminated)
+            out.runs[(c.name, previous)] = parse_time(_dict(run).get("startedAt"))
+            recent = len(lines) - RECENT_LINES if not previous and _healthy(c) else 0
+            _scan_lines(out, c.name, previous, lines, start, max(recent, 0))
+    return out
+
+
+def _candidate_lines(lines: list[str]) -> list[int]:
+    """Indices of lines holding any keyword. One `str.find` sweep per keyword over
+    the joined, lower-cased log: far cheaper than a regex or a test per line."""
+    text = "\n".join(lines).lower()
+    starts = list(accumulate((len(x) + 1 for x in lines), initial=0))
+    found: set[int] = set()
+    for w in _ANY_WORDS:
+        p = text.find(w)
+        while p != -1:
+            i = bisect_right(starts, p) - 1
+            found.add(i)
+            p = text.find(w, starts[i + 1] if i + 1 < len(starts) else len(text))
+    return sorted(found)
+
+
+def _traceback_end(lines: list[str], i: int) -> tuple[int, re.Match[str] | None]:
+    """From a 'Traceback (most recent call last):' line, the final exception line
+    (chained tracebacks included) and its parse; bounded by MAX_TRACEBACK lines."""
+    for j in range(i + 1, min(len(lines), i + MAX_TRACEBACK)):
+        line = lines[j][:MAX_LINE]
+        stripped = line.strip()
+        if not stripped or line[:1] in (" ", "\t") or _TB_START in line or stripped.startswith(
+                ("During handling", "The above exception", "^", "~")):
+            continue
+        return j, _PY_EXC.match(_clean(stripped))
+    return i, None
+
+
+def _scan_lines(out: PodScan, container: str, previous: bool, raw: list[str], start: int,
+                first_counted: int) -> None:
+    """Parse only the lines a keyword sweep selects, plus each traceback's end."""
+    lines = [x if isinstance(x, str) else "" for x in raw]
+    inside_until = -1  # last line of the Python traceback being read
+    tb_ends: dict[int, re.Match[str]] = {}
+    for i in _candidate_lines(lines):
+        line = _clean(lines[i][:MAX_LINE])
+        found = _classify(lines, i, line, app=i > inside_until)
+        if _TB_START in line and i >= inside_until:
+            inside_until, exc = _traceback_end(lines, i)
+            if exc is not None:
+                tb_ends[inside_until] = exc
+        if i in tb_ends:
+            found = [f for f in found if f[0] != "app"]
+        for kind, data in found:
+            _record(out, container, previous, start, first_counted, i, line, kind, data)
+    for j, exc in tb_ends.items():
+        _record(out, container, previous, start, first_counted, j, _clean(lines[j][:MAX_LINE]),
+                "app", {"what": "Python traceback", "cls": exc.group("cls"),
+                        "msg": exc.group("msg") or "", "weight": 5})
+
+
+def _record(out: PodScan, container: str, previous: bool, start: int, first_counted: int,
+            i: int, line: str, kind: str, data: dict[str, Any]) -> None:
+    if i >= first_counted:
+        out.add(Hit(kind, container, previous, start + i, line, data, _line_time(line)))
+
+
+def _classify(lines: list[str], i: int, line: str, *,
+              app: bool) -> list[tuple[str, dict[str, Any]]]:
+    """What one line says (possibly several things). `app` is False inside a
+    traceback, whose frames are not errors of their own."""
+    found: list[tuple[str, dict[str, Any]]] = []
+    text = line.replace('\\"', '"')  # JSON-encoded messages
+    low = text.lower()
+    if "cannot" in text and "User " in text:
+        rb = _parse_rbac(text)
+        if rb:
+            found.append(("rbac", rb))
+    dns = _parse_dns(text, lines, i) if any(w in low for w in _DNS_WORDS) else None
+    if dns is not None:
+        found.append(("dns", dns))
+    elif any(w in low for w in _CONN_WORDS) and _CONN_TRIGGER.search(text):
+        found.append(("conn", _parse_conn(text, lines, i)))
+    if app and _TB_START not in line and any(w in low for w in _APP_WORDS):
+        parsed = _parse_app(line, low)
+        if parsed:
+            found.append(("app", parsed))
+    return found
+
+
+def _parse_rbac(text: str) -> dict[str, Any] | None:
+    m = _RBAC.search(text)
+    old = m is None
+    m = m or _RBAC_OLD.search(text)
+    if not m:
+        return None
+    d = m.groupdict()
+    resource, group = d["resource"], d.get("group")
+    if old and group is None and "." in resource:  # "deployments.extensions"
+        resource, _, group = resource.partition(".")
+    cluster = d.get("ns") is None
+    return {"user": d["user"], "verb": d["verb"], "resource": resource,
+            "group": group or "", "namespace": d.get("ns") or "", "cluster": cluster}
+
+
+def _window(lines: list[str], i: int) -> str:
+    """The line with two neighbours each side, for hosts named on the next line."""
+    return " ".join(_clean(x) for x in lines[max(0, i - 2): i + 3] if isinstance(x, str))
+
+
+def _parse_dns(text: str, lines: list[str], i: int) -> dict[str, Any] | None:
+    if not _DNS_TRIGGER.search(text) or _COREDNS_QUERY.search(text):
+        return None
+    for source in (text, _window(lines, i)):
+        for p in _DNS_HOST:
+            m = p.search(source)
+            if m and not m.group("host").replace(".", "").isdigit():
+                host = m.group("host").rstrip(".")
+                return {"host": host, "timeout": "timeout" in text.lower()}
+    return {"host": None, "timeout": "timeout" in text.lower()}
+
+
+def _parse_conn(text: str, lines: list[str], i: int) -> dict[str, Any]:
+    low = text.lower()
+    refused = "refused" in low or "error 111 " in low or "(111)" in low
+    what = "connection refused" if refused else \
+        "no route to host" if "route" in low or "ehostunreach" in low else "timeout"
+    for source in (text, _window(lines, i)):
+        for p in _CONN_HOST:
+            m = p.search(source)
+            if m:
+                host = m.group("host").strip("[]")
+                port = m.groupdict().get("port")
+                return {"host": host, "port": int(port) if port else None, "what": what}
+    return {"host": None, "port": None, "what": what}
+
+
+def _parse_app(line: str, low: str) -> dict[str, Any] | None:
+    s = line.strip()
+    m = _PANIC.search(s)
+    if m:
+        return {"what": "panic" if s.startswith("panic") else "fatal error", "cls": "",
+                "msg": m.group("msg"), "weight": 5}
+    m = _JAVA_CAUSE.match(line)
+    if m:
+        return {"what": "root cause", "cls": m.group("cls"), "msg": m.group("msg") or "",
+                "weight": 5}
+    m = _JAVA_THREAD.search(s)
+    if m:
+        return {"what": "uncaught exception", "cls": m.group("cls"),
+                "msg": m.group("msg") or "", "weight": 4}
+    if _DIVISION.search(s):
+        return {"what": "division by zero", "cls": "", "msg": s, "weight": 4}
+    if _UNCAUGHT.search(s):
+        return {"what": "uncaught error", "cls": "", "msg": s, "weight": 3}
+    if _FATAL.search(s):
+        return {"what": "fatal log line", "cls": "", "msg": s, "weight": 3}
+    m = _CLASS.search(s) if "exception" in low or "error" in low else None
+    if m:
+        return {"what": "exception", "cls": m.group("cls"), "msg": m.group("msg"),
+                "weight": 2}
+    return None
+
+
+# -- shared finding helpers -------------------------------------------------------------
+
+def _ns_name(pod: Obj) -> tuple[str, str]:
+    m = md(pod)
+    return str(m.get("namespace") or ""), str(m.get("name") or "")
+
+
+def _where(h: Hit) -> str:
+    return f"{'previous' if h.previous else 'current'} log of {h.container}, line {h.line_no}"
+
+
+def _log_commands(pod: Obj, hits: list[Hit]) -> list[str]:
+    ns, name = _ns_name(pod)
+    seen: list[str] = []
+    for h in hits:
+        cmd = f"kubectl logs -n {ns} {name} -c {h.container}" + \
+            (" --previous" if h.previous else "")
+        if cmd not in seen:
+            seen.append(cmd)
+    return [*seen[:2], f"kubectl describe pod -n {ns} {name}"]
+
+
+def _crashing(ctx: Context, pod: Obj, container: str) -> bool:
+    for c in ctx.containers(pod):
+        if c.name == container:
+            return bool(c.waiting.get("reason")) or (c.restarts > 0 and not _healthy(c))
+    return False
+
+
+def _first_seen(ctx: Context, scan_: PodScan, hits: list[Hit]) -> datetime | None:
+    """The first matching line's own timestamp; else the start of the run that
+    logged it, or the crash loop's first BackOff event."""
+    stamped = earliest(*(h.time for h in hits))
+    if stamped is not None:
+        return stamped
+    runs = earliest(*(scan_.runs.get((h.container, h.previous)) for h in hits))
+    backoff = event_first_seen(ctx.events(scan_.pod, reason="BackOff")) \
+        if any(h.previous for h in hits) else None
+    return earliest(runs, backoff)
+
+
+def _pick(hits: list[Hit]) -> list[Hit]:
+    """Previous-log hits first (they preceded a crash), in log order."""
+    prev = [h for h in hits if h.previous]
+    return prev or hits
+
+
+def _count(hits: list[Hit], h: Hit) -> str:
+    n = sum(1 for x in hits if x.previous == h.previous and x.container == h.container)
+    return f"{n} time(s) in the {'previous' if h.previous else 'current'} log of {h.container}"
+
+
+def _sa(user: str) -> tuple[str, str] | None:
+    parts = user.split(":")
+    if len(parts) == 4 and parts[:2] == ["system", "serviceaccount"]:
+        return parts[2], parts[3]
+    return None
+
+
+def _dns_name(value: str) -> str:
+    return re.sub(r"[^a-z0-9.-]+", "-", value.lower()).strip("-.")[:63] or "access"
+
+
+def _resolve(ctx: Context, pod_ns: str, host: str) -> tuple[Obj | None, str, str, bool]:
+    """Map a host to the in-cluster Service it names: `svc`, `svc.ns`,
+    `svc.ns.svc[.cluster.local]` or a ClusterIP. Returns (service, ns, name,
+    is_cluster_name)."""
+    host = host.lower().rstrip(".")
+    if re.fullmatch(r"\d{1,3}(?:\.\d{1,3}){3}", host):
+        for s in ctx.state.kind("Service"):
+            spec = _dict(s.get("spec"))
+            if host == spec.get("clusterIP") or host in _list(spec.get("clusterIPs")):
+                return s, str(md(s).get("namespace") or ""), str(md(s).get("name") or ""), True
+        return None, "", host, False
+    parts = host.split(".")
+    if len(parts) == 1:
+        ns, name = pod_ns, parts[0]
+    elif (len(parts) >= 3 and parts[2] == "svc") or \
+            (len(parts) == 2 and parts[1] in ctx.state.namespaces):
+        ns, name = parts[1], parts[0]
+    else:
+        return None, "", host, False
+    return ctx.get("Service", ns, name), ns, name, True
+
+
+def _env_fix(ctx: Context, pod: Obj, container: str, bad: str, good: str) -> Action | None:
+    """Replace `bad` by `good` in the env values of the workload's template, if
+    the host comes from there."""
+    owner = ctx.owner_object(pod)
+    if owner is None:
+        return None
+    word = re.compile(r"(?<![\w.-])" + re.escape(bad) + r"(?![\w-])")
+    base = pod_template_path(str(owner.get("kind") or ""))
+    patch: list[dict[str, Any]] = []
+    inverse: list[dict[str, Any]] = []
+    for i, c in enumerate(_list(pod_spec_of(owner).get("containers"))):
+        if _dict(c).get("name") != container:
+            continue
+        for j, e in enumerate(_list(_dict(c).get("env"))):
+            value = _dict(e).get("value")
+            if isinstance(value, str) and word.search(value):
+                path = pointer(*base, "containers", i, "env", j, "value")
+                patch.append({"op": "replace", "path": path, "value": word.sub(good, value)})
+                inverse.insert(0, {"op": "replace", "path": path, "value": value})
+    if not patch:
+        return None
+    t = target_of(owner)
+    return Action("patch", t, f"Use host {good} instead of {bad} in the env of container "
+                              f"{container} of {t['kind']}/{t['name']}", "medium", patch,
+                  inverse,
+                  [f"kubectl rollout status {t['kind'].lower()}/{t['name']} -n "
+                   f"{t['namespace']} --timeout=300s succeeds",
+                   f"no new '{bad}' resolution errors in kubectl logs"])
+
+
+# -- rbac-forbidden ---------------------------------------------------------------------
+
+def _rbac_commands(d: dict[str, Any], verbs: list[str], pod_ns: str) -> tuple[list[str], str]:
+    res = d["resource"] + (f".{d['group']}" if d["group"] else "")
+    sa = _sa(d["user"])
+    who = f"--serviceaccount={sa[0]}:{sa[1]}" if sa else f"--user={d['user']}"
+    base = sa[1] if sa else d["user"].split(":")[-1]
+    role = _dns_name(f"{base}-{d['resource'].replace('/', '-')}-{verbs[0]}"
+                     if len(verbs) == 1 else f"{base}-{d['resource'].replace('/', '-')}")
+    verb_arg = ",".join(verbs)
+    ns = d["namespace"] or pod_ns
+    as_ = f"--as={d['user']}"
+    if d["cluster"]:
+        return [f"kubectl auth can-i {verbs[0]} {res} {as_}",
+                f"kubectl get clusterrolebindings -o wide | grep {base}",
+                f"kubectl create clusterrole {role} --verb={verb_arg} --resource={res}",
+                f"kubectl create clusterrolebinding {role} --clusterrole={role} {who}"], role
+    return [f"kubectl auth can-i {verbs[0]} {res} -n {ns} {as_}",
+            f"kubectl get rolebindings -n {ns} -o wide",
+            f"kubectl create role {role} -n {ns} --verb={verb_arg} --resource={res}",
+            f"kubectl create rolebinding {role} -n {ns} --role={role} {who}"], role
+
+
+def _bound_roles(ctx: Context, d: dict[str, Any]) -> list[Evidence]:
+    """Roles already bound to the service account, with what they grant: the
+    classic bug is a Role that grants the wrong resource or verb."""
+    sa = _sa(d["user"])
+    if not sa:
+        return []
+    out = []
+    for rb in ctx.in_namespace("RoleBinding", sa[0]):
+        subjects = [_dict(s) for s in _list(rb.get("subjects"))]
+        if not any(s.get("kind") == "ServiceAccount" and s.get("name") == sa[1]
+                   and (s.get("namespace") or sa[0]) == sa[0] for s in subjects):
+            continue
+        ref = _dict(rb.get("roleRef"))
+        role = ctx.get("Role", sa[0], str(ref.get("name") or "")) if ref.get("kind") == "Role" \
+            else ctx.get("ClusterRole", None, str(ref.get("name") or ""))
+        grants = "; ".join(
+            f"{','.join(map(str, _list(_dict(r).get('verbs'))))} on "
+            f"{','.join(map(str, _list(_dict(r).get('resources'))))}"
+            for r in _list((role or {}).get("rules"))) or "nothing (role not found)"
+        out.append(Evidence("object", f"RoleBinding {sa[0]}/{md(rb).get('name')} binds "
+                                      f"{ref.get('kind')} {ref.get('name')} granting: {grants}",
+                            f"RoleBinding/{sa[0]}/{md(rb).get('name')}"))
+    return out
+
+
+@rule("rbac-forbidden", family=FAMILY, title="API calls denied by RBAC", severity="critical",
+      docs=DOCS_RBAC, rank=25, supersedes=("app-error",))
+def rbac_forbidden(ctx: Context) -> Iterator[Finding]:
+    """The app's service account lacks a permission; the API server's message names
+    exactly which (user, verb, resource, group, namespace), so the fix is exact."""
+    for s in scan(ctx):
+        hits = s.hits.get("rbac")
+        if hits:
+            yield _rbac_finding(ctx, s, _pick(hits))
+
+
+def _rbac_finding(ctx: Context, s: PodScan, hits: list[Hit]) -> Finding:
+    ns, name = _ns_name(s.pod)
+    h = hits[-1]
+    d = h.data
+    same = [x for x in hits if (x.data["user"], x.data["resource"], x.data["group"],
+                                x.data["namespace"]) ==
+            (d["user"], d["resource"], d["group"], d["namespace"])]
+    verbs = sorted({x.data["verb"] for x in same})
+    commands, role = _rbac_commands(d, verbs, ns)
+    group = d["group"] or '"" (core)'
+    scope = "cluster-wide" if d["cluster"] else f"in namespace {d['namespace']}"
+    evidence = [x.evidence() for x in [hits[0], h][: 1 if hits[0] is h else 2]]
+    evidence.append(Evidence("log", f"{_count(hits, h)}: user {d['user']} cannot "
+                                    f"{','.join(verbs)} {d['resource']} (API group {group}) "
+                                    f"{scope}", _where(h)))
+    evidence += _bound_roles(ctx, d)
+    summary = (f"Pod {ns}/{name} is denied by RBAC: {d['user']} cannot {','.join(verbs)} "
+               f"{d['resource']} {scope}; bind a {'ClusterRole' if d['cluster'] else 'Role'} "
+               f"granting it.")
+    kind = "ClusterRole" if d["cluster"] else "Role"
+    fix = (f"Create {kind} {role} granting {','.join(verbs)} on {d['resource']} (API group "
+           f"{group}) and bind it to {d['user']} with a "
+           f"{'ClusterRoleBinding' if d['cluster'] else 'RoleBinding'} (or add the rule to "
+           f"the Role already bound), then restart the pod if it does not retry.")
+    target = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind,
+              "metadata": {"name": role, **({} if d["cluster"] else
+                                            {"namespace": d["namespace"] or ns})}}
+    action = Action("manual", target_of(target),
+                    f"Create {kind} {role} ({','.join(verbs)} {d['resource']}) and bind it "
+                    f"to {d['user']}", "critical", [], [],
+                    [f"{commands[0]} answers yes",
+                     f"no new 'forbidden' lines in kubectl logs -n {ns} {name}"])
+    return ctx.finding("rbac-forbidden", s.pod, summary, evidence,
+                       Remediation(fix, tuple(_log_commands(s.pod, [h]) + commands), action),
+                       confidence=0.95, first_seen=_first_seen(ctx, s, hits))
+
+
+# -- dns-failure ------------------------------------------------------------------------
+
+def _coredns_evidence(ctx: Context) -> list[Evidence]:
+    pods = [p for p in ctx.in_namespace("Pod", "kube-system")
+            if _dict(md(p).get("labels")).get("k8s-app") == "kube-dns"]
+    if not pods:
+        return []
+    ready = [p for p in pods if any(_dict(c).get("type") == "Ready" and
+                                    _dict(c).get("status") == "True"
+                                    for c in _list(_dict(p.get("status")).get("conditions")))]
+    return [Evidence("object", f"CoreDNS: {len(ready)}/{len(pods)} pod(s) Ready",
+                     "pods kube-system -l k8s-app=kube-dns")]
+
+
+@rule("dns-failure", family=FAMILY, title="DNS name does not resolve", severity="critical",
+      docs=DOCS_DNS, rank=25, supersedes=("app-error",))
+def dns_failure(ctx: Context) -> Iterator[Finding]:
+    """A name that does not resolve is either a wrong name (no such Service) or
+    broken cluster DNS; which one follows from whether the Service exists."""
+    for s in scan(ctx):
+        hits = s.hits.get("dns")
+        if hits:
+            yield _dns_finding(ctx, s, _pick(hits))
+
+
+def _dns_finding(ctx: Context, s: PodScan, hits: list[Hit]) -> Finding:
+    ns, name = _ns_name(s.pod)
+    named = [h for h in hits if h.data.get("host")]
+    h = (named or hits)[-1]
+    host = h.data.get("host")
+    evidence = [h.evidence()]
+    if hits[0] is not h:
+        evidence.insert(0, hits[0].evidence())
+    evidence.append(Evidence("log", _count(hits, h), _where(h)))
+    commands = _log_commands(s.pod, [h])
+    action = None
+    if not host:
+        verdict = "the log does not name the host"
+        fix = "Find which host the app resolves (its config/env) and check it exists."
+    else:
+        svc, sns, sname, cluster = _resolve(ctx, ns, host)
+        commands += [f"kubectl get service -n {sns or ns}",
+                     f"kubectl run dnscheck -n {ns} --rm -it --restart=Never "
+                     f"--image=busybox:1.36 -- nslookup {host}"]
+        if svc is not None:
+            verdict = (f"Service {sns}/{sname} exists (ClusterIP "
+                       f"{_dict(svc.get('spec')).get('clusterIP')}), so cluster DNS is failing")
+            evidence.append(Evidence("object", f"Service {sns}/{sname} exists",
+                                     f"Service/{sns}/{sname}"))
+            evidence += _coredns_evidence(ctx)
+            commands += ["kubectl get pods -n kube-system -l k8s-app=kube-dns",
+                         "kubectl logs -n kube-system -l k8s-app=kube-dns --tail=50"]
+            fix = (f"{host} names an existing Service; check CoreDNS (pods, logs) and the "
+                   "pod's dnsPolicy/dnsConfig.")
+        elif cluster:
+            names = [str(md(x).get("name")) for x in ctx.in_namespace("Service", sns)]
+            close = get_close_matches(sname, names, n=1, cutoff=0.6)
+            verdict = f"no Service named {sname} exists in namespace {sns}" + \
+                (f" (did you mean {close[0]}?)" if close else "")
+            evidence.append(Evidence("object", f"no Service {sns}/{sname}; Services in {sns}: "
+                                               f"{', '.join(sorted(names)[:10]) or 'none'}",
+                                     f"Service/{sns}/{sname}"))
+            fix = ("Point the app at an existing Service"
+                   + (f" ({close[0]})" if close else "") + f" or create Service {sns}/{sname}.")
+            if close:
+                good = host.replace(sname, close[0], 1)
+                action = _env_fix(ctx, s.pod, h.container, host, good)
+        else:
+            verdict = f"{host} is an external name"
+            evidence += _coredns_evidence(ctx)
+            fix = (f"Check that {host} exists and that the cluster can resolve external "
+                   "names (CoreDNS forward/upstream, egress NetworkPolicy).")
+    timeout = " (the DNS server did not answer)" if h.data.get("timeout") else ""
+    summary = (f"Pod {ns}/{name} cannot resolve {host or 'a host name'}{timeout}: {verdict}.")
+    crash = any(x.previous for x in hits) or _crashing(ctx, s.pod, h.container)
+    return ctx.finding("dns-failure", s.pod, summary, evidence,
+                       Remediation(fix, tuple(commands), action),
+                       confidence=0.9 if host else 0.75, first_seen=_first_seen(ctx, s, hits),
+                       severity="critical" if crash else "warning")
+
+
+# -- dependency-unreachable --------------------------------------------------------------
+
+def _target_key(h: Hit) -> tuple[str, int | None]:
+    return str(h.data.get("host") or ""), h.data.get("port")
+
+
+@rule("dependency-unreachable", family=FAMILY, title="Dependency unreachable",
+      severity="critical", docs=DOCS_SVC, rank=25, supersedes=("app-error",))
+def dependency_unreachable(ctx: Context) -> Iterator[Finding]:
+    """"Connection refused" to host:port is the cause of the crash it precedes;
+    when the host is a Service, its endpoint state usually says why."""
+    for s in scan(ctx):
+        hits = s.hits.get("conn")
+        if hits:
+            yield _dependency_finding(ctx, s, _pick(hits))
+
+
+def _dependency_finding(ctx: Context, s: PodScan, hits: list[Hit]) -> Finding:
+    ns, name = _ns_name(s.pod)
+    counts: dict[tuple[str, int | None], int] = {}
+    for x in hits:
+        counts[_target_key(x)] = counts.get(_target_key(x), 0) + 1
+    (host, port), _n = max(counts.items(), key=lambda kv: (kv[0][0] != "", kv[1]))
+    same = [x for x in hits if _target_key(x) == (host, port)]
+    h = same[-1]
+    what = h.data["what"]
+    target = f"{host}:{port}" if host and port else host or "a dependency"
+    evidence = [same[0].evidence()] + ([h.evidence()] if same[0] is not h else [])
+    evidence.append(Evidence("log", f"{what} to {target}: {_count(same, h)}", _where(h)))
+    commands = _log_commands(s.pod, [h])
+    action = None
+    link, broken = "", False
+    if host and host.lower() in _LOCAL:
+        link = f"{host} is the pod itself: the process or sidecar expected on it is not up"
+    elif host:
+        svc, sns, sname, _cluster = _resolve(ctx, ns, host)
+        if svc is not None:
+            b = backends(ctx, svc)
+            link = describe_backends(ctx, svc, b)
+            broken = not b.has_ready
+            ports = [_dict(p).get("port") for p in _list(_dict(svc.get("spec")).get("ports"))]
+            if port and ports and port not in ports:
+                link += f"; it exposes port(s) {', '.join(map(str, ports))}, not {port}"
+                broken = True
+            evidence.append(Evidence("object", link, f"Service/{sns}/{sname}"))
+            commands += [f"kubectl get endpoints -n {sns} {sname}",
+                         f"kubectl describe service -n {sns} {sname}"]
+            if broken and not b.pods:
+                _c, fx = selector_fix(ctx, svc)
+                action = fx.action if fx else None
+    if host:
+        probe = f"nc -zv -w 3 {host} {port}" if port else f"ping -c 1 {host}"
+        commands.append(f"kubectl run netcheck -n {ns} --rm -it --restart=Never "
+                        f"--image=busybox:1.36 -- {probe}")
+    summary = f"Pod {ns}/{name} cannot reach {target} ({what})"
+    summary += f": {link}." if link else "; check that the dependency is running and listening."
+    fix = (f"Fix the dependency behind {target} first ({link}); the app recovers once it "
+           "can connect." if link else
+           f"Make {target} reachable: start the dependency, check its Service and port, and "
+           "any NetworkPolicy between them.")
+    crash = any(x.previous for x in same) or _crashing(ctx, s.pod, h.container)
+    refused = what == "connection refused"
+    confidence = (0.9 if broken else 0.85) if refused else 0.7
+    return ctx.finding("dependency-unreachable", s.pod, summary, evidence,
+                       Remediation(fix, tuple(commands), action),
+                       confidence=confidence, first_seen=_first_seen(ctx, s, same),
+                       severity="critical" if crash or broken else "warning")
+
+
+# -- app-error ---------------------------------------------------------------------------
+
+def _decisive(hits: list[Hit]) -> Hit:
+    """The strongest signal, latest among equals: the last traceback line of the
+    run that crashed beats a stray 'Exception' earlier in the log."""
+    return max(hits, key=lambda x: (x.data["weight"], x.previous, x.line_no))
+
+
+@rule("app-error", family=FAMILY, title="Application error in logs", severity="warning",
+      docs=DOCS_APP, rank=35)
+def app_error(ctx: Context) -> Iterator[Finding]:
+    """A traceback, panic or fatal line is the application's own account of why it
+    failed: quote the decisive line, since the fix is in code or config."""
+    for s in scan(ctx):
+        hits = s.hits.get("app")
+        if not hits:
+            continue
+        h = _decisive(hits)
+        crashed = h.previous or _crashing(ctx, s.pod, h.container)
+        if h.data["weight"] < 4 and not crashed:
+            continue  # a healthy app logging a handled error is not a finding
+        yield _app_finding(ctx, s, hits, h, crashed)
+
+
+def _app_finding(ctx: Context, s: PodScan, hits: list[Hit], h: Hit, crashed: bool) -> Finding:
+    ns, name = _ns_name(s.pod)
+    d = h.data
+    quote = f"{d['cls']}: {d['msg']}".strip(": ") if d["cls"] else d["msg"]
+    evidence = [h.evidence(),
+                Evidence("log", f"{d['what']}: {quote[:300]}", _where(h))]
+    same = [x for x in hits if x.data.get("cls") == d.get("cls") and x.line == h.line]
+    if len(same) > 1:
+        evidence.append(Evidence("log", f"same line {_count(same, h)}", _where(h)))
+    where = "previous" if h.previous else "current"
+    summary = (f"Pod {ns}/{name} container {h.container} logs a {d['what']} "
+               f"({quote[:160]}) at line {h.line_no} of its {where} log"
+               + ("; it is what the container died on." if crashed and h.previous else "."))
+    commands = [f"kubectl logs -n {ns} {name} -c {h.container}"
+                + (" --previous" if h.previous else "") + f" | sed -n "
+                f"'{max(1, h.line_no - 30)},{h.line_no + 5}p'",
+                *_log_commands(s.pod, [h])]
+    fix = (f"Fix the application error quoted from the {where} log of {h.container} "
+           f"(line {h.line_no}); the stack above that line shows where it is raised.")
+    confidence = {5: 0.7, 4: 0.65, 3: 0.55}.get(d["weight"], 0.45)
+    if not crashed:
+        confidence -= 0.1
+    return ctx.finding("app-error", s.pod, summary, evidence, Remediation(fix, tuple(commands)),
+                       confidence=confidence, first_seen=_first_seen(ctx, s, [h]),
+                       severity="critical" if crashed and h.previous else "warning")
