@@ -245,7 +245,7 @@ def _workload_pods(ctx: Context, kids: _Children, w: Obj) -> list[Obj]:
 
 # -- rollout-stuck ---------------------------------------------------------------------------
 @rule("rollout-stuck", family=FAMILY, title="Deployment rollout is stuck on a failing revision",
-      severity="critical", rank=20, supersedes=("replicas-unavailable",),
+      severity="critical", rank=70, supersedes=("replicas-unavailable",),
       docs="https://kubernetes.io/docs/concepts/workloads/controllers/deployment/"
            "#failed-deployment")
 def rollout_stuck(ctx: Context) -> Iterator[Finding]:
