@@ -38,7 +38,7 @@ def load_snapshot(path: str | os.PathLike[str], source: str | None = None) -> Cl
             " or `aiops capture`, a .json/.yaml file, or --source demo",
         )
     state = ClusterState(source=source or str(root))
-    files = [root] if root.is_file() else sorted(_walk(root))
+    files = [root] if root.is_file() else list(_walk(root))
     if not files:
         raise SnapshotError(
             f"snapshot directory {root} is empty",
@@ -65,36 +65,41 @@ def load_snapshot(path: str | os.PathLike[str], source: str | None = None) -> Cl
 
 
 def _walk(root: Path):
+    """Snapshot files under root, as path strings, in a stable order."""
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in filenames:
+        prefix = dirpath + os.sep
+        for name in sorted(filenames):
             if name in SKIP_FILES or name.startswith("."):
                 continue
             if name.endswith((".json", ".yaml", ".yml")) or name in LOG_FILES:
-                yield Path(dirpath) / name
+                yield prefix + name
 
 
-def _load_file(f: Path, root: Path, state: ClusterState) -> None:
-    rel = str(f.relative_to(root)) if f != root else str(f)
+def _load_file(f: Path | str, root: Path, state: ClusterState) -> None:
     where = str(f)
+    name = os.path.basename(where)
     try:
-        raw = f.read_bytes()
+        with open(where, "rb") as fh:
+            raw = fh.read()
     except OSError as exc:
         state.problems.append(LoadProblem(where, f"cannot read file: {exc.strerror}"))
         return
-    if f.name in LOG_FILES:
-        _load_logs(raw, f, state, previous=LOG_FILES[f.name])
+    if name in LOG_FILES:
+        _load_logs(raw, Path(where), state, previous=LOG_FILES[name])
         return
+    stem, suffix = os.path.splitext(name)
     try:
-        docs = _parse(raw, f.suffix)
+        docs = _parse(raw, suffix)
     except ValueError as exc:
         state.problems.append(LoadProblem(where, f"{exc}; fix or remove this file"))
         return
-    stem_kind = FILE_STEMS.get(f.stem)
+    stem_kind = FILE_STEMS.get(stem)
     for index, doc in enumerate(docs):
         if doc is None:
             continue
-        _add_document(doc, stem_kind, f"{rel}" + (f"[{index}]" if len(docs) > 1 else ""),
+        # the label names the document inside a multi-document file
+        _add_document(doc, stem_kind, f"document {index}" if len(docs) > 1 else name,
                       where, state)
 
 
@@ -122,36 +127,41 @@ def _add_document(doc: Any, stem_kind: str | None, label: str, where: str,
     kind = doc.get("kind")
     if "items" in doc and (kind is None or kind.endswith("List")):
         item_kind = kind_of_list(kind) or stem_kind
+        api_version = (BY_KIND[item_kind].api_version if item_kind in BY_KIND
+                       else doc.get("apiVersion", ""))
         items = doc.get("items") or []
-        for i, item in enumerate(items):
-            if isinstance(item, dict) and item_kind and not item.get("kind"):
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            if item_kind and isinstance(item, dict) and not item.get("kind"):
                 item["kind"] = item_kind
-                item.setdefault("apiVersion", BY_KIND[item_kind].api_version
-                                if item_kind in BY_KIND else doc.get("apiVersion", ""))
-            _add_object(item, f"{label} item {i}", where, state)
+                item.setdefault("apiVersion", api_version)
+            _add_object(item, label, i, where, state)
         return
-    _add_object(doc, label, where, state)
+    _add_object(doc, label, None, where, state)
 
 
-def _add_object(obj: Any, label: str, where: str, state: ClusterState) -> None:
-    if not isinstance(obj, dict) or not obj.get("kind"):
-        state.problems.append(LoadProblem(
-            where, f"{label}: object without 'kind'; expected `kubectl get -o json` output"))
+def _add_object(obj: Any, label: str, item: int | None, where: str,
+                state: ClusterState) -> None:
+    kind = obj.get("kind") if isinstance(obj, dict) else None
+    md = obj.get("metadata") if kind else None
+    if kind in BY_KIND and isinstance(md, dict) and md.get("name") and (
+            kind != "Pod" or obj.get("status")):
+        # the common case, kept cheap: 100,000s of objects go through here
+        state.objects.setdefault(kind, []).append(scrub_object(obj) if kind == "Secret" else obj)
         return
-    kind = obj["kind"]
-    if kind not in BY_KIND:
+    at = label if item is None else f"{label} item {item}"
+    if not kind:
         state.problems.append(LoadProblem(
-            where, f"{label}: unknown kind {kind!r} ({obj.get('apiVersion', '?')}), skipped"))
-        return
-    md = obj.get("metadata")
-    if not isinstance(md, dict) or not md.get("name"):
-        state.problems.append(LoadProblem(where, f"{label}: {kind} without metadata.name, skipped"))
-        return
-    if kind == "Pod" and not obj.get("status"):
+            where, f"{at}: object without 'kind'; expected `kubectl get -o json` output"))
+    elif kind not in BY_KIND:
         state.problems.append(LoadProblem(
-            where, f"{label}: Pod {md.get('namespace', '')}/{md['name']} has no status "
+            where, f"{at}: unknown kind {kind!r} ({obj.get('apiVersion', '?')}), skipped"))
+    elif not isinstance(md, dict) or not md.get("name"):
+        state.problems.append(LoadProblem(where, f"{at}: {kind} without metadata.name, skipped"))
+    else:  # a Pod without status: a manifest, not live state
+        state.problems.append(LoadProblem(
+            where, f"{at}: Pod {md.get('namespace', '')}/{md['name']} has no status "
             "(a manifest, not live state); loaded, but its health is unknown"))
-    state.objects.setdefault(kind, []).append(scrub_object(obj))
+        state.objects.setdefault(kind, []).append(obj)
 
 
 def _load_logs(raw: bytes, f: Path, state: ClusterState, previous: bool) -> None:
