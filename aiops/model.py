@@ -58,7 +58,9 @@ class ClusterState:
         """Append objects; they must already carry their `kind`."""
         for obj in objs:
             self.objects.setdefault(obj["kind"], []).append(obj)
-        self.__dict__.pop("_index", None)
+        for derived in ("_index", "_uid_index", "_owner_cache", "events_by_object",
+                        "namespaces", "pods_by_namespace", "_diagnose_index"):
+            self.__dict__.pop(derived, None)
 
     def is_available(self, kind: str) -> bool:
         return kind not in self.unavailable
@@ -120,6 +122,15 @@ class ClusterState:
         Returns (kind, name) of the top workload, or the object itself when it
         has no known controller (a bare pod is its own workload).
         """
+        cache = self.__dict__.setdefault("_owner_cache", {})
+        hit = cache.get(id(obj))
+        if hit is not None and hit[0] is obj:
+            return hit[1]
+        result = self._walk_owners(obj)
+        cache[id(obj)] = (obj, result)
+        return result
+
+    def _walk_owners(self, obj: Obj) -> tuple[str, str]:
         seen = 0
         cur = obj
         md = _meta(cur)

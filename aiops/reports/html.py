@@ -27,6 +27,8 @@ import pandas as pd
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 TEMPLATE_NAME = "aiops"
 TABLE_CLASS = "aiops-table"
+HIDE_TAG = "report-hide"
+LONG_CELL = 32  # characters (escaped) above which a table cell may wrap anywhere
 
 # The marker `plots.show` puts on the one <script> that inlines plotly.js.
 PLOTLYJS_MARKER = "data-aiops-plotlyjs"
@@ -52,8 +54,14 @@ class HTMLBlock:
         return self.html
 
 
+def _missing(value: Any) -> bool:
+    if value is None or value is pd.NaT or value is pd.NA:
+        return True
+    return isinstance(value, float) and math.isnan(value)
+
+
 def _cell(value: Any, fmt: Formatter | None) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+    if _missing(value):
         return ""
     if fmt is not None:
         try:
@@ -117,11 +125,13 @@ def table(
         out.append("<tr>")
         for col, value in zip(mapping, row, strict=True):
             text = _cell(value, formats.get(col))
+            # numbers align right; short values stay on one line, long ones wrap anywhere
+            size = "long" if len(text) > LONG_CELL else "short"
+            cls = "num" if col in numeric_cols else size
             if col in badges and text:
                 css = badges[col].get(str(value), "")
                 text = f'<span class="badge {escape(css, quote=True)}">{text}</span>'
-            cls = ' class="num"' if col in numeric_cols else ""
-            out.append(f"<td{cls}>{text}</td>")
+            out.append(f'<td class="{cls}">{text}</td>')
         out.append("</tr>")
     out.append("</tbody></table>")
     if len(df) > max_rows:
@@ -131,6 +141,27 @@ def table(
 
 
 SEVERITY_BADGES = {"severity": {"error": "error", "warn": "warn", "ok": "ok"}}
+
+
+def gib(value: float) -> str:
+    """Bytes as GiB with one decimal (a table formatter)."""
+    return f"{value / 2**30:,.1f} GiB"
+
+
+def pct(value: float) -> str:
+    """A percentage without decimals (a table formatter)."""
+    return f"{value:,.0f}%"
+
+
+def cores(value: float) -> str:
+    """CPU cores with two decimals (a table formatter)."""
+    return f"{value:,.2f}"
+
+
+def heading(text: str, level: int = 1) -> HTMLBlock:
+    """An escaped heading (for titles that come from parameters)."""
+    level = min(max(int(level), 1), 6)
+    return HTMLBlock(f"<h{level}>{escape(text)}</h{level}>")
 
 
 def scorecard(score: float, grade: str, facts: Mapping[str, Any], *,
@@ -161,12 +192,16 @@ def callout(text: str, kind: str = "info", items: Sequence[str] | None = None) -
 
 def _exporter() -> Any:
     from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
 
     exp = HTMLExporter(
         template_name=TEMPLATE_NAME,
         extra_template_basedirs=[str(TEMPLATES_DIR)],
     )
     exp.exclude_input = True
+    # Cells tagged `report-hide` (notes for notebook users) stay out of the page.
+    exp.register_preprocessor(TagRemovePreprocessor(
+        remove_cell_tags={HIDE_TAG}, enabled=True), enabled=True)
     exp.exclude_input_prompt = True
     exp.exclude_output_prompt = True
     exp.embed_images = True
@@ -209,12 +244,20 @@ _EXTERNAL = re.compile(
     re.IGNORECASE)
 
 
+_STYLE = re.compile(r"<style\b[^>]*>(.*?)</style>", re.IGNORECASE | re.DOTALL)
+_CSS_URL = re.compile(r"""(?:@import\s+|url\(\s*)["']?\s*(?:https?:)?//[^"')\s]*""", re.IGNORECASE)
+
+
 def external_references(page: str) -> list[str]:
-    """The tags of a page that would load something from the network."""
-    return [m.group(0) for m in _EXTERNAL.finditer(page)]
+    """What in a page would load from the network: tags with an http(s) or
+    protocol-relative src/href (plain <a> links excepted), and CSS imports/urls."""
+    found = [m.group(0) for m in _EXTERNAL.finditer(page)]
+    for style in _STYLE.finditer(page):
+        found += [m.group(0) for m in _CSS_URL.finditer(style.group(1))]
+    return found
 
 
 __all__ = [
-    "SEVERITY_BADGES", "HTMLBlock", "callout", "export_html", "external_references",
-    "scorecard", "table", "write_html",
+    "HIDE_TAG", "SEVERITY_BADGES", "HTMLBlock", "callout", "cores", "export_html",
+    "external_references", "gib", "heading", "pct", "scorecard", "table", "write_html",
 ]
