@@ -205,38 +205,55 @@ def capture(
 
 @app.command()
 def report(
-    name: Annotated[str, typer.Argument(help="health | all")],
+    name: Annotated[str, typer.Argument(help="health | all (every registered report)")],
     source: SourceOpt = "demo",
     out_dir: Annotated[Path, typer.Option("--out", help="Reports directory.")] = Path("reports"),
     namespaces: NamespacesOpt = "",
     window: Annotated[str, typer.Option(help="Time window, e.g. 7d.")] = "7d",
     timeout: Annotated[int, typer.Option(help="Per-cell execution timeout (s).")] = 600,
+    kernel: Annotated[str | None, typer.Option(help="Jupyter kernel (default: this env).")] = None,
+    date: Annotated[str | None, typer.Option(help="Report date folder, YYYY-MM-DD.")] = None,
+    param: Annotated[list[str] | None, typer.Option(
+        "--param", "-p", help="Extra notebook parameter KEY=VALUE (repeatable).")] = None,
 ) -> None:
-    """Execute report notebooks with papermill and render them to HTML."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    """Execute report notebooks with papermill and render them to offline HTML."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from aiops.reports.runner import REPORTS, run_reports
 
     names = list(REPORTS) if name == "all" else [name]
-    params = {"namespaces": namespaces, "window": window}
-    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+    params: dict[str, str] = {"namespaces": namespaces, "window": window}
+    for item in param or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ParameterError(f"invalid --param {item!r}", "use KEY=VALUE")
+        params[key] = value
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   console=err, transient=True) as bar:
-        task = bar.add_task("reports", total=len(names))
+        tasks: dict[str, int] = {}
 
-        def step(msg: str) -> None:
-            bar.update(task, description=msg)
+        def step(ev) -> None:
+            if ev.report not in tasks:
+                tasks[ev.report] = bar.add_task(ev.report, total=ev.total or None)
+            task = tasks[ev.report]
+            if ev.stage == "cell":
+                bar.update(task, completed=ev.done, total=ev.total,
+                           description=f"{ev.report}: cell {ev.done}/{ev.total}")
+            else:
+                bar.update(task, description=f"{ev.report}: {ev.stage}")
 
         results = run_reports(names, source=source, out_dir=out_dir, parameters=params,
-                              timeout=timeout, progress=step,
-                              on_done=lambda _r: bar.advance(task))
-    failed = [r for r in results if not r.ok]
+                              timeout=timeout, kernel=kernel, date=date, progress=step)
     for r in results:
-        mark = "[green]ok[/]" if r.ok else "[red]FAILED[/]"
-        out.print(f"{mark} {r.name}: {r.html or r.notebook}  ({r.seconds:.1f}s)")
-        if r.error:
-            err.print(f"[red]error:[/] {r.error}", highlight=False, soft_wrap=True)
-    out.print(f"reports index: {Path(out_dir) / 'index.html'}")
-    if failed:
+        if r.ok:
+            out.print(f"[green]ok[/] {r.name}: {r.html}  ({r.seconds:.1f}s)", highlight=False)
+        else:
+            out.print(f"[red]FAILED[/] {r.name}: {r.error}", highlight=False, soft_wrap=True)
+            if r.failed_notebook:
+                out.print(f"  executed notebook with the failing cell: {r.failed_notebook}",
+                          highlight=False)
+    out.print(f"reports index: {Path(out_dir) / 'index.html'}", highlight=False)
+    if any(not r.ok for r in results):
         raise typer.Exit(1)
 
 
