@@ -128,10 +128,20 @@ def test_injected_problems_are_found(executed):
     assert _has_row(rows, "todo-db-backup")
 
 
+def test_diagnosis_findings_are_shown(executed):
+    _, rows, _ = executed
+    # the rule engine's root causes, with their evidence and remediation
+    assert _has_row(rows, "critical", "dependency-unreachable", "todo-chatbot", "todo-redis:6379")
+    assert _has_row(rows, "oom-killed", "todo-worker", "Action: patch")
+    assert _has_row(rows, "service-selector-mismatch", "todo-redis")
+    assert _has_row(rows, "image-not-found", "todo-frontend", "rollout-undo")
+
+
 def test_sections_and_tables_are_present(executed):
     nb, rows, summary = executed
     markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
-    for heading in ("## Problems found", "## Nodes", "## Workloads not ready", "## Restarts",
+    for heading in ("## Problems found", "## Root causes and what to do", "## Nodes",
+                    "## Workloads not ready", "## Restarts",
                     "## Warning events by reason", "## Changes since the previous report"):
         assert heading in markdown
     assert set(summary["sections"]) >= {"nodes", "pods", "workloads", "services"}

@@ -119,3 +119,22 @@ def usage_vs_limits(state: ClusterState, pods: list[dict[str, Any]]) -> pd.DataF
     return h[["time", "namespace", "pod", "container", "resource", "value", "request",
               "limit"]].astype({"namespace": str, "pod": str, "container": str,
                                 "resource": str})
+
+
+def findings_table(diag: Diagnosis, evidence_items: int = 2) -> pd.DataFrame:
+    """One row per finding, for reports: what, where, why (quoted), what to do."""
+    rows = []
+    for f in diag.findings:
+        ev = "; ".join(f"{e.text} [{e.ref}]" for e in f.evidence[:evidence_items])
+        fix = f.remediation.summary
+        if f.remediation.action and f.remediation.action.kind != "manual":
+            a = f.remediation.action
+            fix += f" (Action: {a.kind} {a.target['kind']}/{a.target['name']}, tier {a.tier})"
+        rows.append({"severity": f.severity, "rule": f.rule,
+                     "object": f"{f.kind} {f.namespace}/{f.name}".replace(" /", " "),
+                     "owner": f.owner, "summary": f.summary, "evidence": mask_text(ev),
+                     "remediation": mask_text(fix),
+                     "first_seen": f.first_seen.strftime("%Y-%m-%d %H:%M")
+                     if f.first_seen else ""})
+    return pd.DataFrame(rows, columns=["severity", "rule", "object", "owner", "summary",
+                                       "evidence", "remediation", "first_seen"])

@@ -140,7 +140,8 @@ def table(
     return HTMLBlock("".join(out))
 
 
-SEVERITY_BADGES = {"severity": {"error": "error", "warn": "warn", "ok": "ok"}}
+SEVERITY_BADGES = {"severity": {"error": "error", "warn": "warn", "ok": "ok",
+                                "critical": "error", "warning": "warn", "info": "ok"}}
 
 
 def gib(value: float) -> str:
