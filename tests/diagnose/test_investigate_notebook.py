@@ -1,0 +1,53 @@
+"""The investigation notebook runs under papermill for a workload, a pod and a
+namespace, and shows the findings, the timeline and the proposed Action."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import papermill as pm
+import pytest
+
+from aiops.reports.runner import ensure_kernel
+
+NOTEBOOK = Path(__file__).parents[2] / "notebooks" / "investigate" / "diagnose.ipynb"
+
+
+def _run(tmp_path: Path, **params) -> str:
+    out = tmp_path / "out.ipynb"
+    pm.execute_notebook(str(NOTEBOOK), str(out), parameters=params, kernel_name=ensure_kernel(),
+                        progress_bar=False, execution_timeout=300)
+    nb = nbformat.read(out, as_version=4)
+    texts = []
+    for c in nb.cells:
+        for o in c.get("outputs", []):
+            data = o.get("data", {})
+            texts.append(data.get("text/html", "") + data.get("text/plain", "")
+                         + o.get("text", ""))
+    return "\n".join(texts)
+
+
+def test_committed_without_outputs_and_parameterised() -> None:
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    assert any("parameters" in c.metadata.get("tags", []) for c in nb.cells)
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
+
+
+@pytest.mark.slow
+def test_workload_investigation(tmp_path: Path) -> None:
+    out = _run(tmp_path, workload="deployment/todo-chatbot", namespace="todo")
+    assert "dependency-unreachable" in out and "todo-redis:6379" in out
+    assert "plotly-graph-div" in out  # timeline chart
+    assert "line 43" in out  # log excerpt around the quoted line
+    actions = json.loads(out[out.index("[\n"):out.rindex("]") + 1])
+    assert any(a["target"]["kind"] == "Service" and a["inverse"] for a in actions)
+
+
+@pytest.mark.slow
+def test_pod_and_namespace_targets(tmp_path: Path) -> None:
+    out = _run(tmp_path, workload="", pod="", namespace="todo")
+    assert "oom-killed" in out and "image-not-found" in out
+    out = _run(tmp_path, workload="deployment/todo-worker", namespace="todo")
+    assert "oom-killed" in out and "memory" in out
