@@ -50,3 +50,13 @@ def test_kubeconfig_pointing_nowhere(tmp_path: Path, monkeypatch, capsys) -> Non
     assert main(["info", "--source", "kube"]) == 2
     err = capsys.readouterr().err
     assert "no-such-kubeconfig" in err and "Traceback" not in err
+
+
+def test_capture_command_round_trips(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "snap"
+    assert main(["capture", "--source", "demo", str(out)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert (out / "manifest.json").exists() and (out / "nodes.json").exists()
+    assert main(["info", "--source", str(out)]) == 0
+    assert main(["capture", "--source", "demo", str(out)]) == 2  # not empty: refused
+    assert "overwrite" in capsys.readouterr().err
