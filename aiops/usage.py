@@ -1,0 +1,111 @@
+"""Usage history: the tidy frame every source produces, and the per-container
+statistics right-sizing reads.
+
+Sources (the demo's bundled history, the local metrics store, Prometheus) all
+implement `UsageHistory`. A source that can push the statistics down (PromQL
+`quantile_over_time`) overrides `stats`; the rest inherit the pandas version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import pandas as pd
+
+from aiops.errors import ParameterError
+
+USAGE_COLUMNS = ["time", "namespace", "workload_kind", "workload", "pod", "container",
+                 "resource", "value"]
+STAT_KEYS = ["namespace", "workload_kind", "workload", "container", "resource"]
+DEFAULT_QUANTILES = (0.5, 0.9, 0.95, 0.99)
+
+
+def qcol(q: float) -> str:
+    """Column name of a quantile: 0.95 -> 'p95', 0.995 -> 'p99.5'."""
+    return f"p{q * 100:g}"
+
+
+def stats_columns(quantiles: Sequence[float] = DEFAULT_QUANTILES) -> list[str]:
+    return [*STAT_KEYS, "samples", "pods", "first", "last", "mean", "peak",
+            *(qcol(q) for q in quantiles)]
+
+
+def check_usage(df: pd.DataFrame, where: str = "usage history") -> pd.DataFrame:
+    """Validate the tidy frame's columns; NaN values are dropped (gaps are allowed)."""
+    missing = [c for c in USAGE_COLUMNS if c not in df.columns]
+    if missing:
+        raise ParameterError(f"{where} lacks columns {missing}",
+                             f"provide the columns {USAGE_COLUMNS}")
+    return df[df["value"].notna()]
+
+
+def window_delta(window: str | None) -> pd.Timedelta | None:
+    if not window:
+        return None
+    try:
+        td = pd.Timedelta(window)
+    except (TypeError, ValueError):
+        td = None
+    if td is None or td <= pd.Timedelta(0):
+        raise ParameterError(f"invalid history window {window!r}", "use e.g. 14d, 7d or 36h")
+    return td
+
+
+def container_stats(df: pd.DataFrame,
+                    quantiles: Sequence[float] = DEFAULT_QUANTILES) -> pd.DataFrame:
+    """Per workload container and resource: sample count, span, mean, peak, quantiles.
+
+    The distribution pools the samples of every pod of the workload, because a
+    request applies to each pod.
+    """
+    df = check_usage(df)
+    cols = stats_columns(quantiles)
+    if df.empty:
+        return pd.DataFrame(columns=cols)
+    keys = {k: df[k].astype(str) for k in STAT_KEYS}
+    g = df.assign(**keys).groupby(STAT_KEYS, observed=True, sort=True)
+    out = g["value"].agg(samples="count", mean="mean", peak="max")
+    out["pods"] = g["pod"].nunique()
+    out["first"] = g["time"].min()
+    out["last"] = g["time"].max()
+    qs = g["value"].quantile(list(quantiles)).unstack()
+    qs.columns = [qcol(q) for q in qs.columns]
+    return out.join(qs).reset_index()[cols]
+
+
+class UsageHistory(Protocol):
+    """What right-sizing and the reports need from a history source."""
+
+    name: str
+
+    def samples(self, *, window: str | None = None,
+                namespaces: Sequence[str] | None = None) -> pd.DataFrame:
+        """Tidy samples (USAGE_COLUMNS); may be down-sampled for charts."""
+        ...
+
+    def stats(self, *, window: str | None = None, namespaces: Sequence[str] | None = None,
+              quantiles: Sequence[float] = DEFAULT_QUANTILES) -> pd.DataFrame:
+        """container_stats() of the window, possibly computed at the source."""
+        ...
+
+
+class FrameHistory:
+    """A history held in memory (the demo's bundled parquet, a test frame)."""
+
+    def __init__(self, df: pd.DataFrame, name: str = "frame") -> None:
+        self.df = check_usage(df)
+        self.name = name
+
+    def samples(self, *, window: str | None = None,
+                namespaces: Sequence[str] | None = None) -> pd.DataFrame:
+        df = self.df
+        if namespaces:
+            df = df[df["namespace"].astype(str).isin(list(namespaces))]
+        if (td := window_delta(window)) is not None and not df.empty:
+            df = df[df["time"] >= df["time"].max() - td]
+        return df
+
+    def stats(self, *, window: str | None = None, namespaces: Sequence[str] | None = None,
+              quantiles: Sequence[float] = DEFAULT_QUANTILES) -> pd.DataFrame:
+        return container_stats(self.samples(window=window, namespaces=namespaces), quantiles)
