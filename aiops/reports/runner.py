@@ -453,19 +453,6 @@ def run_report(
     return result
 
 
-def _kernel_manager_class() -> type:
-    """Kernels talk over Unix sockets in the Jupyter runtime dir: no TCP ports to
-    collide on a shared CI host, and no 'unencrypted TCP' warning in the output."""
-    from jupyter_client.manager import KernelManager
-
-    class IPCKernelManager(KernelManager):
-        def __init__(self, **kwargs: Any) -> None:
-            kwargs.setdefault("transport", "ipc")
-            super().__init__(**kwargs)
-
-    return IPCKernelManager
-
-
 def _execute(spec: ReportSpec, nb_in: Path, tmp_nb: Path, failed_nb: Path,
              params: dict[str, Any], kernel_name: str, timeout: float | None,
              start_timeout: float, on_cell: Callable[..., None]) -> Any:
@@ -482,7 +469,7 @@ def _execute(spec: ReportSpec, nb_in: Path, tmp_nb: Path, failed_nb: Path,
             str(nb_in), str(tmp_nb), parameters=params, kernel_name=kernel_name,
             language="python", progress_bar=False, log_output=False,
             start_timeout=start_timeout, execution_timeout=timeout,
-            on_cell_executed=on_cell, kernel_manager_class=_kernel_manager_class(),
+            on_cell_executed=on_cell,
         )
     except PapermillExecutionError as exc:
         line = _first_line(exc.source or "")
