@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from aiops.errors import ParameterError
+from aiops.durations import parse_duration
 from aiops.model import ClusterState
 
 FORMULA = (
@@ -106,14 +106,7 @@ def grade_for(score: float) -> str:
 
 
 def parse_window(window: str) -> pd.Timedelta:
-    try:
-        td = pd.Timedelta(window)
-    except (ValueError, TypeError):
-        td = None
-    if td is None or td <= pd.Timedelta(0):
-        raise ParameterError(f"invalid time window {window!r}",
-                             "use a positive duration such as 7d, 24h or 90m")
-    return td
+    return parse_duration(window, "time window")
 
 
 def assess(state: ClusterState, namespaces: list[str] | None = None, window: str = "7d",

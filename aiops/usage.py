@@ -13,6 +13,7 @@ from typing import Protocol
 
 import pandas as pd
 
+from aiops.durations import parse_duration
 from aiops.errors import ParameterError
 
 USAGE_COLUMNS = ["time", "namespace", "workload_kind", "workload", "pod", "container",
@@ -41,15 +42,7 @@ def check_usage(df: pd.DataFrame, where: str = "usage history") -> pd.DataFrame:
 
 
 def window_delta(window: str | None) -> pd.Timedelta | None:
-    if not window:
-        return None
-    try:
-        td = pd.Timedelta(window)
-    except (TypeError, ValueError):
-        td = None
-    if td is None or td <= pd.Timedelta(0):
-        raise ParameterError(f"invalid history window {window!r}", "use e.g. 14d, 7d or 36h")
-    return td
+    return parse_duration(window, "history window") if window else None
 
 
 def container_stats(df: pd.DataFrame,
