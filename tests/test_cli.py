@@ -60,3 +60,34 @@ def test_capture_command_round_trips(tmp_path: Path, capsys) -> None:
     assert main(["info", "--source", str(out)]) == 0
     assert main(["capture", "--source", "demo", str(out)]) == 2  # not empty: refused
     assert "overwrite" in capsys.readouterr().err
+
+
+def test_rightsize_json_contract(capsys) -> None:
+    from aiops.rightsizing import REC_FIELDS
+
+    assert main(["rightsize", "--format", "json", "--namespaces", "todo"]) == 0
+    recs = json.loads(capsys.readouterr().out)
+    assert recs and all(tuple(r) == REC_FIELDS for r in recs)
+    front = next(r for r in recs if r["workload"] == "todo-frontend")
+    assert front["status"] == "ok"
+    assert front["cpu_request_recommended"] < front["cpu_request_current"]
+    assert front["action"]["tier"] == "medium" and front["action"]["inverse"]
+    assert "cpu_over_request_pct" in front["backtest"]
+    assert main(["rightsize", "--format", "csv"]) == 0
+    assert capsys.readouterr().out.startswith("namespace,workload_kind,workload,container")
+
+
+def test_rightsize_needs_history(tmp_path: Path, capsys) -> None:
+    assert main(["capture", "--source", "demo", str(tmp_path / "s")]) == 0
+    capsys.readouterr()
+    assert main(["rightsize", "--source", str(tmp_path / "s")]) == 2
+    assert "has no usage history" in capsys.readouterr().err
+    assert main(["rightsize", "--history", "soon"]) == 2
+    assert main(["rightsize", "--margin", "-1"]) == 2
+
+
+def test_cost_by_namespace(capsys) -> None:
+    assert main(["cost", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    names = {r["namespace"] for r in rows}
+    assert {"todo", "kube-system", "__idle__"} <= names
