@@ -200,31 +200,17 @@ StoreOpt = Annotated[Path | None, typer.Option(
 
 def _history(state, prometheus: str | None, token_file: Path | None,
              headers: list[str] | None, store: Path | None):
-    """The usage history to use: Prometheus, a local store, or the source's own."""
-    if prometheus:
-        from aiops.sources.prometheus import PrometheusHistory
+    """Parse the history options, then let `open_history` choose the source."""
+    from aiops.usage import open_history
 
-        hdrs = {}
-        for h in headers or []:
-            key, sep, value = h.partition("=")
-            if not sep or not key:
-                raise ParameterError(f"invalid --prometheus-header {h!r}", "use NAME=VALUE")
-            hdrs[key] = value
-        return PrometheusHistory(prometheus, token_file=token_file, headers=hdrs, state=state)
-    if store:
-        from aiops.sources.metrics_store import MetricsStore
-
-        if not store.is_dir():
-            raise ParameterError(f"metrics store {store} does not exist",
-                                 "create it with `aiops metrics sample --store DIR`")
-        return MetricsStore(store).history()
-    if state.history is None:
-        raise ParameterError(
-            f"source {state.source} has no usage history",
-            "pass --prometheus URL, or --store DIR filled by `aiops metrics sample`")
-    from aiops.usage import FrameHistory
-
-    return FrameHistory(state.history, name=state.source)
+    hdrs = {}
+    for h in headers or []:
+        key, sep, value = h.partition("=")
+        if not sep or not key:
+            raise ParameterError(f"invalid --prometheus-header {h!r}", "use NAME=VALUE")
+        hdrs[key] = value
+    return open_history(state, prometheus=prometheus, token_file=token_file, headers=hdrs,
+                        store=store)
 
 
 @app.command()
@@ -346,7 +332,8 @@ def report(
     source: SourceOpt = "demo",
     out_dir: Annotated[Path, typer.Option("--out", help="Reports directory.")] = Path("reports"),
     namespaces: NamespacesOpt = "",
-    window: Annotated[str, typer.Option(help="Time window, e.g. 7d.")] = "7d",
+    window: Annotated[str | None, typer.Option(
+        help="Time window, e.g. 7d (default: each report's own).")] = None,
     timeout: Annotated[int, typer.Option(help="Per-cell execution timeout (s).")] = 600,
     kernel: Annotated[str | None, typer.Option(help="Jupyter kernel (default: this env).")] = None,
     date: Annotated[str | None, typer.Option(help="Report date folder, YYYY-MM-DD.")] = None,
@@ -359,7 +346,9 @@ def report(
     from aiops.reports.runner import REPORTS, run_reports
 
     names = list(REPORTS) if name == "all" else [name]
-    params: dict[str, str] = {"namespaces": namespaces, "window": window}
+    params: dict[str, str] = {"namespaces": namespaces}
+    if window:
+        params["window"] = window
     for item in param or []:
         key, sep, value = item.partition("=")
         if not sep or not key:

@@ -102,3 +102,30 @@ class FrameHistory:
     def stats(self, *, window: str | None = None, namespaces: Sequence[str] | None = None,
               quantiles: Sequence[float] = DEFAULT_QUANTILES) -> pd.DataFrame:
         return container_stats(self.samples(window=window, namespaces=namespaces), quantiles)
+
+
+def open_history(state, *, prometheus: str | None = None, token_file=None,
+                 headers: dict[str, str] | None = None, store=None) -> UsageHistory:
+    """The usage history to use: Prometheus, a local store, or the source's own.
+
+    One choice for the CLI and the report notebooks, so both read the same data.
+    """
+    from pathlib import Path
+
+    if prometheus:
+        from aiops.sources.prometheus import PrometheusHistory
+
+        return PrometheusHistory(prometheus, token_file=token_file, headers=headers or {},
+                                 state=state)
+    if store:
+        from aiops.sources.metrics_store import MetricsStore
+
+        if not Path(store).is_dir():
+            raise ParameterError(f"metrics store {store} does not exist",
+                                 "create it with `aiops metrics sample --store DIR`")
+        return MetricsStore(store).history()
+    if state.history is None:
+        raise ParameterError(
+            f"source {state.source} has no usage history",
+            "pass --prometheus URL, or --store DIR filled by `aiops metrics sample`")
+    return FrameHistory(state.history, name=state.source)

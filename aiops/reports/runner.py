@@ -69,6 +69,20 @@ register_report(ReportSpec(
     description="Popeye-style health score, problems found, capacity, restarts, warnings",
     defaults={"namespaces": "", "window": "7d"},
 ))
+register_report(ReportSpec(
+    name="utilization",
+    notebook="reports/utilization.ipynb",
+    title="Daily utilization",
+    description="Usage vs requests, efficiency, back-tested right-sizing, HPA advice, leaks",
+    defaults={"namespaces": "", "window": "14d"},
+))
+register_report(ReportSpec(
+    name="cost",
+    notebook="reports/cost.ipynb",
+    title="Daily cost",
+    description="Monthly cost by namespace, workload and team with idle, nodes, PVCs, savings",
+    defaults={"namespaces": "", "window": "14d"},
+))
 
 
 def get_report(name: str) -> ReportSpec:
