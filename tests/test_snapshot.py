@@ -181,3 +181,25 @@ reportingController: kubelet
     assert (ev["count"], ev["object_name"], ev["source"]) == (7, "web-1", "kubelet")
     assert ev["message"].startswith("Readiness probe failed")
     assert ev["last_time"].hour == 12
+
+
+def test_several_containers_in_one_log_file(tmp_path: Path) -> None:
+    write(tmp_path / "pods.json", {"kind": "PodList", "items": [pod("web-1")]})
+    write(tmp_path / "shop" / "web-1" / "logs.txt",
+          "==== START logs for container init of pod shop/web-1 ====\n"
+          "==== END logs for container init of pod shop/web-1 ====\n"
+          "==== START logs for container app of pod shop/web-1 ====\n"
+          "a\n\nb\n"
+          "==== END logs for container app of pod shop/web-1 ====\n"
+          "==== START logs for container side of pod shop/web-1 ====\n"
+          "Request log error: container \"side\" is waiting to start\n")
+    logs = load_snapshot(tmp_path).logs
+    assert logs[("shop", "web-1", "init")] == ""
+    assert logs[("shop", "web-1", "app")] == "a\n\nb"
+    assert logs[("shop", "web-1", "side")].startswith("Request log error")
+
+
+def test_plain_kubectl_logs_file(tmp_path: Path) -> None:
+    write(tmp_path / "pods.json", {"kind": "PodList", "items": [pod("web-1")]})
+    write(tmp_path / "shop" / "web-1" / "logs.txt", "just a log line\n")
+    assert load_snapshot(tmp_path).logs[("shop", "web-1", "")] == "just a log line\n"

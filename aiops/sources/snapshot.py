@@ -18,12 +18,11 @@ import yaml
 
 from aiops.errors import SnapshotError
 from aiops.kinds import BY_KIND, FILE_STEMS, kind_of_list
-from aiops.model import ClusterState, LoadProblem, LogKey
+from aiops.model import ClusterState, LoadProblem
 from aiops.redact import scrub_object
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _START = re.compile(r"^==== START logs for container (\S+) of pod ([^/\s]+)/(\S+) ====$")
-_END = re.compile(r"^==== END logs for container (\S+) of pod ([^/\s]+)/(\S+) ====$")
 LOG_FILES = {"logs.txt": False, "logs-previous.txt": True}
 SKIP_FILES = {"manifest.json"}
 
@@ -164,27 +163,39 @@ def _add_object(obj: Any, label: str, item: int | None, where: str,
         state.objects.setdefault(kind, []).append(obj)
 
 
+_START_TEXT = "==== START logs for container "
+_END_TEXT = "==== END logs for container "
+
+
 def _load_logs(raw: bytes, f: Path, state: ClusterState, previous: bool) -> None:
+    """Split a cluster-info-dump log file into one text per container.
+
+    Markers are found with `str.find` over the whole text rather than a regex per
+    line: a 10,000-pod dump holds millions of log lines.
+    """
     text = raw.decode("utf-8", errors="replace")
     target = state.previous_logs if previous else state.logs
-    key: LogKey | None = None
-    buf: list[str] = []
-    for line in text.splitlines():
-        if key is None:
-            if m := _START.match(line):
-                key, buf = (m.group(2), m.group(3), m.group(1)), []
-            continue
-        if _END.match(line):
-            target[key] = "\n".join(buf)
-            key = None
-        else:
-            buf.append(line)
-    if key is not None:  # truncated file: keep what is there
-        target[key] = "\n".join(buf)
-    elif not target and text.strip() and not _START.search(text):
+    found = False
+    pos = text.find(_START_TEXT)
+    while pos != -1:
+        eol = text.find("\n", pos)
+        header = text[pos:eol if eol != -1 else len(text)]
+        m = _START.match(header)
+        body_start = eol + 1 if eol != -1 else len(text)
+        end = text.find(_END_TEXT, body_start)
+        nxt = text.find(_START_TEXT, body_start)
+        if nxt != -1 and (end == -1 or nxt < end):  # no END before the next START
+            end = nxt
+        stop = end if end != -1 else len(text)  # truncated file: keep what is there
+        if m:
+            found = True
+            target[(m.group(2), m.group(3), m.group(1))] = text[body_start:stop].rstrip("\n")
+        if end == -1:
+            break
+        pos = text.find(_START_TEXT, end if end == nxt else end + len(_END_TEXT))
+    if not found and text.strip():
         # a plain `kubectl logs` capture saved as <ns>/<pod>/logs.txt
-        ns, pod = f.parent.parent.name, f.parent.name
-        target[(ns, pod, "")] = text
+        target[(f.parent.parent.name, f.parent.name, "")] = text
 
 
 def _apply_manifest(meta: Path, state: ClusterState) -> None:
