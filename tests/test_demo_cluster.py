@@ -911,3 +911,18 @@ def test_everything_in_the_todo_namespace_is_counted() -> None:
     assert counts["Deployment"] == 7
     assert counts["StatefulSet"] == 1 and counts["CronJob"] == 1 and counts["Job"] == 4
     assert counts["Service"] == 9 and counts["Endpoints"] == 9
+
+
+def test_broken_every_keeps_faults_in_every_kth_copy(tmp_path):
+    from aiops.diagnose import diagnose
+    from aiops.sources.demo.generator import generate
+    from aiops.sources.snapshot import load_snapshot
+
+    generate(tmp_path / "c", scale=3, broken_every=2, history=False)
+    state = load_snapshot(tmp_path / "c")
+    by_ns = {}
+    for f in diagnose(state).findings:
+        by_ns.setdefault(f.namespace, set()).add(f.rule)
+    assert {"oom-killed", "dependency-unreachable"} <= by_ns["todo"]
+    assert {"oom-killed", "dependency-unreachable"} <= by_ns["todo-3"]
+    assert "todo-2" not in by_ns  # the healthy copy has no findings

@@ -2,16 +2,21 @@
 look-ups (events by object, pods by namespace, logs by container).
 
 Rules never fetch anything; everything comes from the `ClusterState`. The
-indexes live on the state, so diagnosing one pod after another reuses them.
+indexes live on the state, so diagnosing one pod after another reuses them:
+pods by namespace, each pod's failure signals (so a pod rule visits only the
+pods that show its signal, not every pod), pods by label, and the tables the
+rule families build with `Context.shared` (scanned logs, quoted log lines).
+Each is built on first use and only depends on the state, never on the target.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, TypeVar
 
 from aiops.diagnose.finding import Evidence, Finding, Remediation
 from aiops.diagnose.registry import RULES
@@ -19,7 +24,32 @@ from aiops.model import ClusterState
 from aiops.redact import mask_text
 
 Obj = dict[str, Any]
+T = TypeVar("T")
 LOG_LINE_LIMIT = 2000  # only the tail of a huge log is searched
+
+# Pod signals (`Context.pods_with`): cheap facts read once per pod and state, so a
+# rule that needs one of them skips the healthy majority without looking at it.
+WAITING = "waiting"  # some container (init or app) has a non-empty state.waiting
+# some container's state.terminated or lastState.terminated is not a clean exit
+# (exitCode 0 with reason Completed)
+FAILED = "failed"
+PENDING = "pending"  # status.phase is Pending or unset
+EVICTED = "evicted"  # status.reason is Evicted
+
+
+def waiting_signal(reason: str) -> str:
+    """The signal of a pod with a container waiting for `reason` (CrashLoopBackOff, ...)."""
+    return f"waiting:{reason}"
+
+
+def event_signal(reason: str) -> str:
+    """The signal of a pod that some Event of `reason` is about."""
+    return f"event:{reason}"
+
+
+def _clean_exit(term: Obj) -> bool:
+    code = term.get("exitCode")
+    return type(code) is int and code == 0 and term.get("reason") == "Completed"
 
 
 def md(o: Obj) -> Obj:
@@ -102,13 +132,34 @@ class _Index:
             for o in objs:
                 self.by_ns[(kind, md(o).get("namespace") or "")].append(o)
         self.log_lines: dict[tuple[str, str, str, bool], list[str]] = {}
+        self.shape: tuple[Any, ...] = ()  # of the state when built (see `_index`)
+        self.containers: dict[int, tuple[Obj, tuple[ContainerEntry, ...]]] = {}
+        self.tables: dict[Any, Any] = {}  # `Context.shared`, by key
+        # signal -> ids of the pods showing it (`Context.pods_with`)
+        self.signals: dict[str, set[int]] | None = None
+        # namespace -> (label key, value) -> pods carrying it, in namespace order
+        self.labels: dict[str, dict[tuple[str, str], list[Obj]]] = {}
+        self.matching: dict[tuple[str, frozenset[tuple[str, str]]], list[Obj]] = {}
+        # (kind, namespace, name) -> its events, sorted as `events` returns them
+        self.events: dict[tuple[str, ...], list[Obj]] = {}
 
 
 def _index(state: ClusterState) -> _Index:
+    """The state's indexes, rebuilt when objects or logs were added or removed
+    without `ClusterState.add` (which drops them): editing an object in place is
+    not seen, as with the model's own indexes."""
     idx = state.__dict__.get("_diagnose_index")
-    if idx is None:
+    shape = _shape(state)
+    if idx is None or idx.shape != shape:
         idx = state.__dict__["_diagnose_index"] = _Index(state)
+        idx.shape = shape
     return idx
+
+
+def _shape(state: ClusterState) -> tuple[Any, ...]:
+    """What changes when objects or logs are added or removed."""
+    return (tuple((k, id(v), len(v)) for k, v in state.objects.items()),
+            id(state.logs), len(state.logs), id(state.previous_logs), len(state.previous_logs))
 
 
 class Context:
@@ -118,9 +169,25 @@ class Context:
         self.now = state.captured_at
         self._idx = _index(state)
         self._scope: dict[str, list[Obj]] | None = None
+        self._scope_signals: dict[str, set[int]] | None = None
         self._pods = self._select_pods()
         if self.target.pod or self.target.workload:
             self._scope = self._related(self._pods)
+
+    @property
+    def whole_cluster(self) -> bool:
+        """No target: every object is in scope (per-scope results can be shared)."""
+        t = self.target
+        return not (t.namespace or t.pod or t.workload)
+
+    def shared(self, key: Any, build: Callable[[], T]) -> T:
+        """A table kept on the state, built by `build` on first use and reused by every
+        later diagnosis of the same state. It must depend on the state only (never
+        on the target): rule families keep their per-object results here."""
+        tables = self._idx.tables
+        if key not in tables:
+            tables[key] = build()
+        return tables[key]
 
     # -- scope ------------------------------------------------------------------
     def _select_pods(self) -> list[Obj]:
@@ -158,7 +225,7 @@ class Context:
                     break
                 add(cur)
             labels = md(p).get("labels") or {}
-            for s in self._idx.by_ns.get(("Service", ns), []):
+            for s in self._idx.by_ns.get(("Service", ns), []):  # a namespace's few
                 sel = (s.get("spec") or {}).get("selector") or {}
                 if sel and all(labels.get(k) == v for k, v in sel.items()):
                     add(s)
@@ -183,6 +250,68 @@ class Context:
     def pods(self) -> list[Obj]:
         return self._pods
 
+    def pods_with(self, *signals: str) -> list[Obj]:
+        """The in-scope pods (in `pods()` order) showing any of `signals` (WAITING,
+        `waiting_signal(reason)`, FAILED, PENDING, EVICTED, `event_signal(reason)`):
+        what a pod rule whose condition implies one of them needs to look at."""
+        if self.whole_cluster:
+            return self.shared(("pods-with", signals), lambda: self._with(signals))
+        return self._with(signals)
+
+    def _with(self, signals: tuple[str, ...]) -> list[Obj]:
+        table = self._signals()
+        ids: set[int] = set()
+        for s in signals:
+            ids |= table.get(s, set())
+        return [p for p in self._pods if id(p) in ids] if ids else []
+
+    def _signals(self) -> dict[str, set[int]]:
+        """Signal -> pod ids: read for every pod of the state once a whole-cluster
+        diagnosis asks (and kept); before that, for the in-scope pods only."""
+        if self._idx.signals is not None:
+            return self._idx.signals
+        if self.whole_cluster:
+            self._idx.signals = self._read_signals(self.state.kind("Pod"))
+            return self._idx.signals
+        if self._scope_signals is None:
+            self._scope_signals = self._read_signals(self._pods)
+        return self._scope_signals
+
+    def _read_signals(self, pods: list[Obj]) -> dict[str, set[int]]:
+        """One pass over the pods (see `pods_with`)."""
+        out: dict[str, set[int]] = defaultdict(set)
+        by_object = self.state.events_by_object
+        for p in pods:
+            if not isinstance(p, dict):
+                continue
+            i = id(p)
+            status = p.get("status") if isinstance(p.get("status"), dict) else {}
+            if status.get("phase") in (None, "", "Pending"):
+                out[PENDING].add(i)
+            if status.get("reason") == "Evicted":
+                out[EVICTED].add(i)
+            for c in self.containers(p):
+                waiting = c.waiting
+                if waiting:
+                    out[WAITING].add(i)
+                    reason = waiting.get("reason")
+                    if isinstance(reason, str):
+                        out[waiting_signal(reason)].add(i)
+                for term in (c.terminated, c.last_terminated):
+                    if term and not _clean_exit(term):
+                        out[FAILED].add(i)
+            m = md(p)
+            key = (p.get("kind") or "", m.get("namespace") or "", m.get("name") or "")
+            try:
+                evs = by_object.get(key, ())  # what `events(pod)` reads
+            except TypeError:  # an unhashable name: no event can be about it
+                evs = ()
+            for e in evs:
+                r = e.get("reason") if isinstance(e, dict) else None
+                if isinstance(r, str):
+                    out[event_signal(r)].add(i)
+        return dict(out)
+
     def objects(self, kind: str) -> list[Obj]:
         """In-scope objects of a kind (a namespace, a workload's world, or all)."""
         if kind == "Pod":
@@ -196,6 +325,16 @@ class Context:
                         if kind != "Node" or md(o).get("name") in nodes]
             return self._idx.by_ns.get((kind, self.target.namespace), [])
         return self.state.kind(kind)
+
+    def objects_where(self, kind: str, key: str, test: Callable[[Obj], bool]) -> list[Obj]:
+        """The in-scope objects of a kind (in `objects()` order) that pass `test`: a
+        rule's cheap necessary condition, so it only works on the suspects. `test`
+        must read the state only (never the target): for the whole cluster the list is
+        kept on the state under `key` and later diagnoses skip the pre-pass."""
+        if self.whole_cluster:
+            return self.shared(("where", kind, key),
+                               lambda: [o for o in self.objects(kind) if test(o)])
+        return [o for o in self.objects(kind) if test(o)]
 
     def cluster_objects(self, kind: str) -> list[Obj]:
         """Every object of a kind, whatever the target (nodes a Pending pod could use,
@@ -212,14 +351,26 @@ class Context:
 
     def events(self, obj: Obj, *, reason: str | None = None,
                type: str | None = None) -> list[Obj]:
-        """Events about one object, oldest first by last time."""
-        key = (obj.get("kind") or "", md(obj).get("namespace") or "", md(obj).get("name") or "")
-        evs = self.state.events_by_object.get(key, [])
+        """Events about one object, oldest first by last time (a new list)."""
+        m = md(obj)
+        key = (obj.get("kind") or "", m.get("namespace") or "", m.get("name") or "")
+        evs = self._sorted_events(key)
         if reason:
             evs = [e for e in evs if e.get("reason") == reason]
         if type:
             evs = [e for e in evs if e.get("type") == type]
-        return sorted(evs, key=lambda e: str(_last(e) or ""))
+        return list(evs) if evs else []
+
+    def _sorted_events(self, key: tuple[Any, Any, Any]) -> list[Obj]:
+        """An object's events sorted once per state (never to be modified): sorting is
+        stable, so filtering the sorted list gives what sorting the filtered one did."""
+        evs = self.state.events_by_object.get(key)
+        if not evs or len(evs) == 1:
+            return evs or []
+        found = self._idx.events.get(key)
+        if found is None:
+            found = self._idx.events[key] = sorted(evs, key=lambda e: str(_last(e) or ""))
+        return found
 
     def log_lines(self, namespace: str, pod: str, container: str,
                   previous: bool = False) -> list[str]:
@@ -240,8 +391,17 @@ class Context:
         total = len(text.splitlines()) if isinstance(text, str) else 0
         return max(total - LOG_LINE_LIMIT, 0) + 1
 
-    def containers(self, pod: Obj) -> Iterator[ContainerEntry]:
-        """Init containers then app containers, each with its status (may be {})."""
+    def containers(self, pod: Obj) -> tuple[ContainerEntry, ...]:
+        """Init containers then app containers, each with its status (may be {});
+        read once per pod and state (every pod rule walks them)."""
+        cache = self._idx.containers
+        hit = cache.get(id(pod))
+        if hit is None or hit[0] is not pod:
+            hit = cache[id(pod)] = (pod, tuple(self._read_containers(pod)))
+        return hit[1]
+
+    @staticmethod
+    def _read_containers(pod: Obj) -> Iterator[ContainerEntry]:
         spec = pod.get("spec") if isinstance(pod.get("spec"), dict) else {}
         status = pod.get("status") if isinstance(pod.get("status"), dict) else {}
         for init, skey, stkey in ((True, "initContainers", "initContainerStatuses"),
@@ -273,6 +433,43 @@ class Context:
                 out.append(p)
         return out
 
+    def pods_labelled(self, namespace: str, selector: dict[str, str]) -> list[Obj]:
+        """Pods of a namespace (in namespace order) whose string labels include every
+        pair of `selector` (a pod's non-string labels never match): one look-up in a
+        per-state label index instead of a pass over the namespace's pods."""
+        ns = namespace or ""
+        try:
+            mkey = (ns, frozenset(selector.items()))
+        except TypeError:  # unhashable values: no pod label can equal them
+            return [] if selector else list(self._idx.by_ns.get(("Pod", ns), []))
+        found = self._idx.matching.get(mkey)
+        if found is None:
+            found = self._idx.matching[mkey] = self._labelled(ns, selector)
+        return list(found)
+
+    def _labelled(self, ns: str, selector: dict[str, str]) -> list[Obj]:
+        by_pair = self._idx.labels.get(ns)
+        if by_pair is None:
+            by_pair = self._idx.labels[ns] = defaultdict(list)
+            for p in self._idx.by_ns.get(("Pod", ns), []):
+                labels = md(p).get("labels")
+                for k, v in (labels.items() if isinstance(labels, dict) else ()):
+                    if isinstance(k, str) and isinstance(v, str):
+                        by_pair[(k, v)].append(p)
+        if not selector:
+            return list(self._idx.by_ns.get(("Pod", ns), []))
+        lists = []
+        for pair in selector.items():
+            found = by_pair.get(pair)
+            if not found:
+                return []
+            lists.append(found)
+        if len(lists) == 1:
+            return list(lists[0])
+        lists.sort(key=len)
+        others = [{id(p) for p in x} for x in lists[1:]]
+        return [p for p in lists[0] if all(id(p) in o for o in others)]
+
     # -- building findings -------------------------------------------------------
     def finding(self, rule_id: str, obj: Obj, summary: str, evidence: list[Evidence],
                 remediation: Remediation, *, confidence: float = 0.9,
@@ -298,6 +495,13 @@ def _last(e: Obj) -> Any:
 
 # -- evidence builders ------------------------------------------------------------
 
+@lru_cache(maxsize=1 << 17)
+def masked(text: str) -> str:
+    """`mask_text`, remembered: the same event messages and log lines are quoted by
+    several rules and again by every diagnosis of the same snapshot."""
+    return mask_text(text)
+
+
 def event_evidence(e: Obj) -> Evidence:
     """Quote an event with its count, last time and reporting component."""
     series = e.get("series") if isinstance(e.get("series"), dict) else {}
@@ -306,7 +510,7 @@ def event_evidence(e: Obj) -> Evidence:
     src = src or e.get("reportingComponent") or e.get("reportingController") or "?"
     last = _last(e)
     msg = e.get("message") or e.get("note") or ""
-    return Evidence("event", mask_text(f"{e.get('reason', '')}: {msg}".strip()),
+    return Evidence("event", masked(f"{e.get('reason', '')}: {msg}".strip()),
                     f"event {e.get('reason', '')} x{count}, last {last} ({src})",
                     parse_time(last))
 
@@ -322,4 +526,4 @@ def status_evidence(path: str, value: Any, time: datetime | None = None) -> Evid
 
 def log_evidence(container: str, line_no: int, line: str, previous: bool) -> Evidence:
     which = "previous log" if previous else "log"
-    return Evidence("log", mask_text(line.strip()[:500]), f"{which} of {container}, line {line_no}")
+    return Evidence("log", masked(line.strip()[:500]), f"{which} of {container}, line {line_no}")

@@ -25,13 +25,16 @@ from aiops.diagnose.actions import (
     target_of,
 )
 from aiops.diagnose.context import (
+    PENDING,
     Context,
     earliest,
     event_evidence,
     event_first_seen,
+    event_signal,
     md,
     parse_time,
     status_evidence,
+    waiting_signal,
 )
 from aiops.diagnose.finding import Action, Evidence, Finding, Remediation
 from aiops.diagnose.registry import rule
@@ -321,8 +324,14 @@ def _verdict(ctx: Context, ns: str, m: Missing) -> Verdict:
     return Verdict("missing-config-key", "resolved" if has_key else "confirmed", obj)
 
 
+# what `missing_reports` reads: a container waiting for its config, Failed or
+# FailedMount events
+_REPORTED = (waiting_signal("CreateContainerConfigError"), event_signal("Failed"),
+             event_signal("FailedMount"))
+
+
 def _config_findings(ctx: Context, rule_id: str) -> Iterator[Finding]:
-    for pod in ctx.pods():
+    for pod in ctx.pods_with(*_REPORTED):
         ns, _ = _where(pod)
         for rep in missing_reports(ctx, pod):
             v = _verdict(ctx, ns, rep.missing)
@@ -552,7 +561,7 @@ def _relevant_mount_events(ctx: Context, pod: Obj) -> list[Obj]:
       "stuck in ContainerCreating", severity="critical", docs=DOCS_VOLUMES, rank=20)
 def volume_mount_failed(ctx: Context) -> Iterable[Finding]:
     """A pod stuck before its containers start because of volumes or its sandbox."""
-    for pod in ctx.pods():
+    for pod in ctx.pods_with(PENDING):
         if not _stuck_creating(pod):
             continue
         events = _relevant_mount_events(ctx, pod)

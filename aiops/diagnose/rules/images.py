@@ -26,6 +26,7 @@ from aiops.diagnose.context import (
     md,
     parse_time,
     status_evidence,
+    waiting_signal,
 )
 from aiops.diagnose.finding import Action, Evidence, Finding, Remediation
 from aiops.diagnose.registry import rule
@@ -38,6 +39,7 @@ REVISION = "deployment.kubernetes.io/revision"
 MAX_POD_NAMES = 5
 
 _PULL_WAITING = {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"}
+_PULL_SIGNALS = tuple(waiting_signal(r) for r in sorted(_PULL_WAITING))
 _PULL_EVENT_REASONS = ("Failed", "InspectFailed", "ErrImageNeverPull", "BackOff")
 _DECISIVE_PREFIXES = ("failed to pull image", "failed to apply default image tag",
                       "failed to inspect image", "container image")
@@ -183,6 +185,15 @@ def _hit(ctx: Context, pod: Obj, c: ContainerEntry) -> Hit | None:
     return Hit(pod, c, cause, _text(c.spec.get("image")), events, decisive)
 
 
+def _hits(ctx: Context, pod: Obj) -> list[Hit | None]:
+    """`_hit` of each container, once per pod and state (four rules ask)."""
+    table: dict[int, tuple[Obj, list[Hit | None]]] = ctx.shared(("images", "hits"), dict)
+    found = table.get(id(pod))
+    if found is None or found[0] is not pod:
+        found = table[id(pod)] = (pod, [_hit(ctx, pod, c) for c in ctx.containers(pod)])
+    return found[1]
+
+
 @dataclass
 class Group:
     """Hits of one rule on one container of one workload (or one bare pod)."""
@@ -199,9 +210,8 @@ class Group:
 
 def _groups(ctx: Context, rule_id: str) -> list[Group]:
     groups: dict[tuple[str, ...], Group] = {}
-    for pod in ctx.pods():
-        for c in ctx.containers(pod):
-            h = _hit(ctx, pod, c)
+    for pod in ctx.pods_with(*_PULL_SIGNALS):  # `_hit` needs one of these waiting reasons
+        for c, h in zip(ctx.containers(pod), _hits(ctx, pod), strict=True):
             if h is None or h.cause.rule != rule_id:
                 continue
             owner = ctx.owner_object(pod)

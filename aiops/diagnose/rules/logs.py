@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import weakref
 from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from difflib import get_close_matches
@@ -131,7 +131,32 @@ _APP_WORDS = ("panic", "fatal", "exception", "error", "critical", "by zero", "un
               "unhandled", "caused by")
 _ANY_WORDS = (*_DNS_WORDS, *_CONN_WORDS, *_APP_WORDS, "cannot",
               "traceback (most recent call last):")
+# the same lines are found by sweeping only the keywords that contain no other one
+# ('error 111 ' holds 'error'), each once
+_SWEEP_WORDS = tuple(w for i, w in enumerate(_ANY_WORDS) if w not in _ANY_WORDS[:i]
+                     and not any(o != w and o in w for o in _ANY_WORDS))
 MAX_TRACEBACK = 500
+
+# The literal alternatives of the IGNORECASE triggers, lower-cased. On ASCII text
+# IGNORECASE is plain ASCII case folding, so "the regex matches" is exactly "one of
+# these occurs in the lower-cased text" (the one non-literal DNS alternative
+# starts with 'lookup '); other text still goes through the regexes.
+_DNS_LITERALS = ("no such host", "name or service not known",
+                 "temporary failure in name resolution", "could not translate host name",
+                 "enotfound", "eai_again", "nxdomain", "unknownhostexception",
+                 "nodename nor servname provided", "server misbehaving")
+_CONN_LITERALS = ("connection refused", "econnrefused", "error 111 ", "i/o timeout",
+                  "timed out", "etimedout", "no route to host", "ehostunreach",
+                  "can't connect to mysql server")
+
+
+def _holds(text: str, words: tuple[str, ...]) -> bool:
+    """Whether any of `words` occurs in `text` (a loop: cheaper than any() over a
+    generator, and this runs for every candidate line)."""
+    for w in words:  # noqa: SIM110
+        if w in text:
+            return True
+    return False
 
 
 def _dict(v: Any) -> dict[str, Any]:
@@ -144,7 +169,10 @@ def _list(v: Any) -> list[Any]:
 
 def _clean(line: str) -> str:
     """Bounded, printable, encodable text for matching and quoting."""
-    line = _ANSI.sub("", line[:MAX_LINE])
+    line = line[:MAX_LINE]
+    if line.isascii() and line.isprintable():  # the common case: nothing to change
+        return line
+    line = _ANSI.sub("", line)
     line = line.encode("utf-8", "replace").decode("utf-8", "replace")
     return _CONTROL.sub("\ufffd", line)
 
@@ -183,6 +211,13 @@ class PodScan:
     pod: Obj
     hits: dict[str, list[Hit]] = field(default_factory=dict)
     runs: dict[tuple[str, bool], datetime | None] = field(default_factory=dict)
+    # what the findings derive from the hits alone, kept with them (see `derived`)
+    memo: dict[str, Any] = field(default_factory=dict)
+
+    def derived(self, key: str, fn: Callable[[], Any]) -> Any:
+        if key not in self.memo:
+            self.memo[key] = fn()
+        return self.memo[key]
 
     def add(self, h: Hit) -> None:
         self.hits.setdefault(h.kind, []).append(h)
@@ -192,12 +227,36 @@ _SCANS: weakref.WeakKeyDictionary[Context, list[PodScan]] = weakref.WeakKeyDicti
 
 
 def scan(ctx: Context) -> list[PodScan]:
-    """Every in-scope pod's logs, scanned once per diagnosis and shared by the rules."""
+    """The in-scope pods whose logs say something, shared by the four rules.
+
+    Each pod's logs are scanned once per state (see `pod_scan`), so a later
+    diagnosis of the same state, whole cluster or one pod, reads the result."""
     cached = _SCANS.get(ctx)
     if cached is None:
-        cached = [s for p in ctx.pods() if (s := _scan_pod(ctx, p)).hits]
+        if ctx.whole_cluster:
+            cached = ctx.shared(("logs", "pods-with-hits"), lambda: _with_hits(ctx))
+        else:
+            cached = _with_hits(ctx)
         _SCANS[ctx] = cached
     return cached
+
+
+def _with_hits(ctx: Context) -> list[PodScan]:
+    return [s for p in ctx.pods() if (s := pod_scan(ctx, p)) is not None]
+
+
+def pod_scan(ctx: Context, pod: Obj) -> PodScan | None:
+    """One pod's scanned logs if they say anything, kept on the state (the scan only
+    reads the state); a pod whose logs say nothing is kept as itself."""
+    table: dict[int, PodScan | Obj] = ctx.shared(("logs", "scans"), dict)
+    found = table.get(id(pod))
+    if found is pod:
+        return None
+    if not isinstance(found, PodScan) or found.pod is not pod:
+        scanned = _scan_pod(ctx, pod)
+        table[id(pod)] = scanned if scanned.hits else pod
+        return scanned if scanned.hits else None
+    return found
 
 
 def _healthy(c: ContainerEntry) -> bool:
@@ -236,24 +295,42 @@ def _scan_pod(ctx: Context, pod: Obj) -> PodScan:
         for previous in (True, False):
             if previous and _recovered(ctx, c):
                 continue
-            lines = ctx.log_lines(ns, name, c.name, previous)
-            if not lines:
+            text = (ctx.state.previous_logs if previous else ctx.state.logs).get(
+                (ns, name, c.name))
+            # no keyword anywhere in the log: no line of its tail is a candidate, so it
+            # is neither split nor swept line by line (most logs of a healthy cluster).
+            # Asked of logs about as long as the tail only: a huge one is cut first.
+            quiet = isinstance(text, str) and text.count("\n") <= LOG_LINE_LIMIT \
+                and not _any_keyword(text)
+            lines = [] if quiet else ctx.log_lines(ns, name, c.name, previous)
+            if not lines and not (quiet and text):
                 continue
-            start = _offset(ctx, ns, name, c.name, previous, len(lines))
             run = c.last_terminated if previous else (c.state.get("running") or c.terminated)
             out.runs[(c.name, previous)] = parse_time(_dict(run).get("startedAt"))
+            if quiet:
+                continue
+            start = _offset(ctx, ns, name, c.name, previous, len(lines))
             recent = len(lines) - RECENT_LINES if not previous and _healthy(c) else 0
             _scan_lines(out, c.name, previous, lines, start, max(recent, 0))
     return out
+
+
+def _any_keyword(text: str) -> bool:
+    """Whether a log holds any keyword at all. Keywords hold no line break, so this
+    is false exactly when no line (of the whole log, hence of its tail) does."""
+    low = text.lower()
+    return _holds(low, _SWEEP_WORDS)
 
 
 def _candidate_lines(lines: list[str]) -> list[int]:
     """Indices of lines holding any keyword. One `str.find` sweep per keyword over
     the joined, lower-cased log: far cheaper than a regex or a test per line."""
     text = "\n".join(lines).lower()
+    if not _holds(text, _SWEEP_WORDS):
+        return []
     starts = list(accumulate((len(x) + 1 for x in lines), initial=0))
     found: set[int] = set()
-    for w in _ANY_WORDS:
+    for w in _SWEEP_WORDS:
         p = text.find(w)
         while p != -1:
             i = bisect_right(starts, p) - 1
@@ -283,7 +360,8 @@ def _scan_lines(out: PodScan, container: str, previous: bool, raw: list[str], st
     tb_ends: dict[int, re.Match[str]] = {}
     for i in _candidate_lines(lines):
         line = _clean(lines[i][:MAX_LINE])
-        found = _classify(lines, i, line, app=i > inside_until)
+        # a line before `first_counted` is not recorded: only tracebacks are followed
+        found = _classify(lines, i, line, app=i > inside_until) if i >= first_counted else []
         if _TB_START in line and i >= inside_until:
             inside_until, exc = _traceback_end(lines, i)
             if exc is not None:
@@ -315,12 +393,12 @@ def _classify(lines: list[str], i: int, line: str, *,
         rb = _parse_rbac(text)
         if rb:
             found.append(("rbac", rb))
-    dns = _parse_dns(text, lines, i) if any(w in low for w in _DNS_WORDS) else None
+    dns = _parse_dns(text, lines, i, low) if _holds(low, _DNS_WORDS) else None
     if dns is not None:
         found.append(("dns", dns))
-    elif any(w in low for w in _CONN_WORDS) and _CONN_TRIGGER.search(text):
+    elif _holds(low, _CONN_WORDS) and _conn_trigger(text, low):
         found.append(("conn", _parse_conn(text, lines, i)))
-    if app and _TB_START not in line and any(w in low for w in _APP_WORDS):
+    if app and _TB_START not in line and _holds(low, _APP_WORDS):
         parsed = _parse_app(line, low)
         if parsed:
             found.append(("app", parsed))
@@ -342,15 +420,36 @@ def _parse_rbac(text: str) -> dict[str, Any] | None:
             "group": group or "", "namespace": d.get("ns") or "", "cluster": cluster}
 
 
+def _sources(text: str, lines: list[str], i: int) -> Iterator[str]:
+    """The line, then (only if the caller asks for more) its window."""
+    yield text
+    yield _window(lines, i)
+
+
 def _window(lines: list[str], i: int) -> str:
     """The line with two neighbours each side, for hosts named on the next line."""
     return " ".join(_clean(x) for x in lines[max(0, i - 2): i + 3] if isinstance(x, str))
 
 
-def _parse_dns(text: str, lines: list[str], i: int) -> dict[str, Any] | None:
-    if not _DNS_TRIGGER.search(text) or _COREDNS_QUERY.search(text):
+def _dns_trigger(text: str, low: str) -> bool:
+    """`_DNS_TRIGGER.search(text)`, by substring tests on ASCII text."""
+    if not text.isascii():
+        return _DNS_TRIGGER.search(text) is not None
+    return _holds(low, _DNS_LITERALS) or (
+        "lookup " in low and _DNS_TRIGGER.search(text) is not None)
+
+
+def _conn_trigger(text: str, low: str) -> bool:
+    """`_CONN_TRIGGER.search(text)`, by substring tests on ASCII text."""
+    if not text.isascii():
+        return _CONN_TRIGGER.search(text) is not None
+    return _holds(low, _CONN_LITERALS)
+
+
+def _parse_dns(text: str, lines: list[str], i: int, low: str) -> dict[str, Any] | None:
+    if not _dns_trigger(text, low) or _COREDNS_QUERY.search(text):
         return None
-    for source in (text, _window(lines, i)):
+    for source in _sources(text, lines, i):
         for p in _DNS_HOST:
             m = p.search(source)
             if m and not m.group("host").replace(".", "").isdigit():
@@ -364,7 +463,7 @@ def _parse_conn(text: str, lines: list[str], i: int) -> dict[str, Any]:
     refused = "refused" in low or "error 111 " in low or "(111)" in low
     what = "connection refused" if refused else \
         "no route to host" if "route" in low or "ehostunreach" in low else "timeout"
-    for source in (text, _window(lines, i)):
+    for source in _sources(text, lines, i):
         for p in _CONN_HOST:
             m = p.search(source)
             if m:
@@ -388,13 +487,19 @@ def _parse_app(line: str, low: str) -> dict[str, Any] | None:
     if m:
         return {"what": "uncaught exception", "cls": m.group("cls"),
                 "msg": m.group("msg") or "", "weight": 4}
-    if _DIVISION.search(s):
+    # each regex below only where its literal part occurs (see _DNS_LITERALS for why
+    # ASCII text can be tested by substrings); the first two ignore case
+    plain = s.isascii()
+    ls = s.lower() if plain else ""
+    if ("division by zero" in ls or "divide by zero" in ls) if plain else _DIVISION.search(s):
         return {"what": "division by zero", "cls": "", "msg": s, "weight": 4}
-    if _UNCAUGHT.search(s):
+    if (not plain or "uncaught " in ls or "unhandled " in ls) and _UNCAUGHT.search(s):
         return {"what": "uncaught error", "cls": "", "msg": s, "weight": 3}
-    if _FATAL.search(s):
+    if ("FATAL" in s or "CRITICAL" in s or "level=fatal" in s or '"fatal"' in s) \
+            and _FATAL.search(s):
         return {"what": "fatal log line", "cls": "", "msg": s, "weight": 3}
-    m = _CLASS.search(s) if "exception" in low or "error" in low else None
+    m = _CLASS.search(s) if ("exception" in low or "error" in low) and (
+        "Exception" in s or "Error" in s) else None
     if m:
         return {"what": "exception", "cls": m.group("cls"), "msg": m.group("msg"),
                 "weight": 2}
@@ -430,10 +535,13 @@ def _crashing(ctx: Context, pod: Obj, container: str) -> bool:
     return False
 
 
-def _first_seen(ctx: Context, scan_: PodScan, hits: list[Hit]) -> datetime | None:
+def _first_seen(ctx: Context, scan_: PodScan, hits: list[Hit],
+                memo: str | None = None) -> datetime | None:
     """The first matching line's own timestamp; else the start of the run that
-    logged it, or the crash loop's first BackOff event."""
-    stamped = earliest(*(h.time for h in hits))
+    logged it, or the crash loop's first BackOff event. `memo` names `hits` as
+    one of the scan's fixed lists, so the earliest stamp is kept with it."""
+    stamped = scan_.derived(f"stamped:{memo}", lambda: earliest(*(h.time for h in hits))) \
+        if memo else earliest(*(h.time for h in hits))
     if stamped is not None:
         return stamped
     runs = earliest(*(scan_.runs.get((h.container, h.previous)) for h in hits))
@@ -470,10 +578,9 @@ def _resolve(ctx: Context, pod_ns: str, host: str) -> tuple[Obj | None, str, str
     is_cluster_name)."""
     host = host.lower().rstrip(".")
     if re.fullmatch(r"\d{1,3}(?:\.\d{1,3}){3}", host):
-        for s in ctx.state.kind("Service"):
-            spec = _dict(s.get("spec"))
-            if host == spec.get("clusterIP") or host in _list(spec.get("clusterIPs")):
-                return s, str(md(s).get("namespace") or ""), str(md(s).get("name") or ""), True
+        s = ctx.shared(("logs", "services-by-ip"), lambda: _services_by_ip(ctx)).get(host)
+        if s is not None:
+            return s, str(md(s).get("namespace") or ""), str(md(s).get("name") or ""), True
         return None, "", host, False
     parts = host.split(".")
     if len(parts) == 1:
@@ -484,6 +591,17 @@ def _resolve(ctx: Context, pod_ns: str, host: str) -> tuple[Obj | None, str, str
     else:
         return None, "", host, False
     return ctx.get("Service", ns, name), ns, name, True
+
+
+def _services_by_ip(ctx: Context) -> dict[str, Obj]:
+    """ClusterIP (any of clusterIPs) -> the first Service in the state that has it."""
+    out: dict[str, Obj] = {}
+    for s in ctx.state.kind("Service"):
+        spec = _dict(s.get("spec")) if isinstance(s, dict) else {}
+        for ip in [spec.get("clusterIP"), *_list(spec.get("clusterIPs"))]:
+            if isinstance(ip, str):
+                out.setdefault(ip, s)
+    return out
 
 
 def _env_fix(ctx: Context, pod: Obj, container: str, bad: str, good: str) -> Action | None:
@@ -710,13 +828,19 @@ def dependency_unreachable(ctx: Context) -> Iterator[Finding]:
             yield _dependency_finding(ctx, s, _pick(hits))
 
 
+def _dependency_target(hits: list[Hit]) -> tuple[str, int | None, list[Hit]]:
+    """The most reported (named) host:port and its hits."""
+    keys = [_target_key(x) for x in hits]
+    counts: dict[tuple[str, int | None], int] = {}
+    for k in keys:
+        counts[k] = counts.get(k, 0) + 1
+    (host, port), _n = max(counts.items(), key=lambda kv: (kv[0][0] != "", kv[1]))
+    return host, port, [x for x, k in zip(hits, keys, strict=True) if k == (host, port)]
+
+
 def _dependency_finding(ctx: Context, s: PodScan, hits: list[Hit]) -> Finding:
     ns, name = _ns_name(s.pod)
-    counts: dict[tuple[str, int | None], int] = {}
-    for x in hits:
-        counts[_target_key(x)] = counts.get(_target_key(x), 0) + 1
-    (host, port), _n = max(counts.items(), key=lambda kv: (kv[0][0] != "", kv[1]))
-    same = [x for x in hits if _target_key(x) == (host, port)]
+    host, port, same = s.derived("conn-target", lambda: _dependency_target(hits))
     h = same[-1]
     what = h.data["what"]
     target = f"{host}:{port}" if host and port else host or "a dependency"
@@ -758,7 +882,7 @@ def _dependency_finding(ctx: Context, s: PodScan, hits: list[Hit]) -> Finding:
     confidence = (0.9 if broken else 0.85) if refused else 0.7
     return ctx.finding("dependency-unreachable", s.pod, summary, evidence,
                        Remediation(fix, tuple(commands), action),
-                       confidence=confidence, first_seen=_first_seen(ctx, s, same),
+                       confidence=confidence, first_seen=_first_seen(ctx, s, same, "conn"),
                        severity="critical" if crash or broken else "warning")
 
 

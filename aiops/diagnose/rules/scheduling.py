@@ -13,13 +13,14 @@ import difflib
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from aiops.diagnose.actions import manual, patch_field, pod_template_path, set_container_fields
 from aiops.diagnose.context import (
+    PENDING,
     Context,
     Obj,
     earliest,
@@ -112,7 +113,7 @@ class Stuck:
 
 
 def _stuck_pods(ctx: Context) -> Iterator[Stuck]:
-    for pod in ctx.pods():
+    for pod in ctx.pods_with(PENDING):  # unscheduled pods are Pending (or phase-less)
         spec, status = _d(pod.get("spec")), _d(pod.get("status"))
         if spec.get("nodeName") or status.get("phase") not in (None, "", "Pending"):
             continue
@@ -237,7 +238,12 @@ def _allocatable(node: Obj) -> dict[str, float]:
 
 
 def _node_usage(ctx: Context) -> dict[str, dict[str, float]]:
-    """Requests already placed on each node by pods that are not finished."""
+    """Requests already placed on each node by pods that are not finished (one
+    pass over every pod, kept on the state)."""
+    return ctx.shared(("scheduling", "node-usage"), lambda: _sum_node_usage(ctx))
+
+
+def _sum_node_usage(ctx: Context) -> dict[str, dict[str, float]]:
     used: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for p in ctx.state.kind("Pod"):
         if not isinstance(p, dict):
@@ -275,11 +281,25 @@ class _Fit:
         return self.best_node is not None and self.requested > self.best_alloc
 
 
+def _allocatables(ctx: Context) -> Callable[[Obj], dict[str, float]]:
+    """`_allocatable`, cached per node on the state: every stuck pod weighs every node."""
+    table: dict[int, tuple[Obj, dict[str, float]]] = ctx.shared(
+        ("scheduling", "allocatable"), dict)
+
+    def get(node: Obj) -> dict[str, float]:
+        hit = table.get(id(node))
+        if hit is None or hit[0] is not node:
+            hit = table[id(node)] = (node, _allocatable(node))
+        return hit[1]
+    return get
+
+
 def _fit(resource: str, requested: float, nodes: list[Obj],
-         usage: dict[str, dict[str, float]]) -> _Fit:
+         usage: dict[str, dict[str, float]],
+         allocatable: Callable[[Obj], dict[str, float]] = _allocatable) -> _Fit:
     best: tuple[float, float, str] | None = None
     for n in nodes:
-        alloc = _allocatable(n).get(resource)
+        alloc = allocatable(n).get(resource)
         if alloc is None:
             continue
         free = alloc - usage.get(_node_name(n), {}).get(resource, 0.0)
@@ -373,6 +393,20 @@ def _tolerates(tols: list[Obj], taint: Obj) -> bool:
     return False
 
 
+def _eligible(ctx: Context, pod: Obj, nodes: list[Obj]) -> list[Obj]:
+    """`eligible_nodes`, shared by the pods that ask the same of the nodes (the
+    replicas of one template): keyed by exactly what it reads of the pod."""
+    spec = _d(pod.get("spec"))
+    asks = repr(([t for t in _l(spec.get("tolerations")) if isinstance(t, dict)],
+                 _str_map(spec.get("nodeSelector")), _required_terms(pod)))
+    table: dict[tuple[str, tuple[int, ...]], list[Obj]] = ctx.shared(
+        ("scheduling", "eligible-by-spec"), dict)
+    key = (asks, tuple(map(id, nodes)))
+    if key not in table:
+        table[key] = eligible_nodes(pod, nodes)
+    return table[key]
+
+
 def eligible_nodes(pod: Obj, nodes: list[Obj]) -> list[Obj]:
     """Nodes the pod could use if they had room: schedulable, taints tolerated,
     nodeSelector and required affinity satisfied."""
@@ -403,18 +437,27 @@ def eligible_nodes(pod: Obj, nodes: list[Obj]) -> list[Obj]:
 def unschedulable_resources(ctx: Context) -> Iterator[Finding]:
     """The scheduler found no node with room for the pod's requests."""
     usage: dict[str, dict[str, float]] | None = None
+    allocatable = _allocatables(ctx)
+    eligible: dict[int, tuple[Obj, list[Obj]]] = ctx.shared(("scheduling", "eligible"), dict)
+    fits_seen: dict[tuple[Any, ...], _Fit] = ctx.shared(("scheduling", "fits"), dict)
     for s in _stuck_pods(ctx):
         short = _short_resources(s)
         if not short:
             continue
         every = _nodes(ctx)
-        nodes = eligible_nodes(s.pod, every) or every
+        hit = eligible.get(id(s.pod))
+        if hit is None or hit[0] is not s.pod:  # per pod and state: every node weighed
+            hit = eligible[id(s.pod)] = (s.pod, _eligible(ctx, s.pod, every))
+        nodes = list(hit[1]) or every
         usage = usage if usage is not None else _node_usage(ctx)
         totals = pod_requests(s.pod)
         evidence, first = _signal(ctx, s, (_INSUFFICIENT, _TOO_MANY_PODS))
         fits = []
         for res, _count in dict(short).items():
-            fit = _fit(res, totals.get(res, 0.0), nodes, usage)
+            key = (res, totals.get(res, 0.0), tuple(map(id, nodes)))
+            fit = fits_seen.get(key)  # pods of one template weigh the same nodes alike
+            if fit is None:
+                fit = fits_seen[key] = _fit(res, key[1], nodes, usage, allocatable)
             fits.append(fit)
             evidence.append(_requests_evidence(s.pod, res, fit.requested))
             evidence.append(_node_evidence(fit, len(nodes), len(every)))

@@ -57,12 +57,19 @@ _MEMO: weakref.WeakKeyDictionary[Context, dict[tuple[str, ...], Any]] = \
     weakref.WeakKeyDictionary()
 
 
-def _memo(ctx: Context, key: tuple[str, ...], fn: Callable[[], Any]) -> Any:
+def _memo(ctx: Context, key: tuple[str, ...], fn: Callable[[], Any], obj: Obj | None = None,
+          state_key: Any = None) -> Any:
     """Per-diagnosis cache: the logs family asks about the same Service for every
-    pod that calls it."""
+    pod that calls it. What `fn` computes only reads the state, so it is also kept
+    on the state: by the identity of `obj` (the Service), or under `state_key`."""
     d = _MEMO.setdefault(ctx, {})
     if key not in d:
-        d[key] = fn()
+        table: dict[Any, tuple[Obj | None, Any]] = ctx.shared(("services", "memo"), dict)
+        skey = (key[0], id(obj)) if obj is not None else (key[0], state_key)
+        hit = table.get(skey)
+        if hit is None or hit[0] is not obj:
+            hit = table[skey] = (obj, fn())
+        d[key] = hit[1]
     return d[key]
 
 
@@ -106,9 +113,8 @@ def _ref(obj: Obj) -> str:
 
 def _matching(ctx: Context, ns: str, sel: dict[str, str]) -> list[Obj]:
     """Pods of the namespace whose labels satisfy `sel` (like ctx.pods_matching,
-    but tolerant of a malformed labels field)."""
-    return [p for p in ctx.in_namespace("Pod", ns)
-            if all(_str_map(md(p).get("labels")).get(k) == v for k, v in sel.items())]
+    but tolerant of a malformed labels field), from the per-state label index."""
+    return ctx.pods_labelled(ns, sel)
 
 
 def _live(pod: Obj) -> bool:
@@ -203,7 +209,7 @@ def backends(ctx: Context, svc: Obj) -> Backends:
     """Read the Service's Endpoints (or EndpointSlices, or failing both, its pods)."""
     m = md(svc)
     return _memo(ctx, ("backends", _s(m.get("namespace")), _s(m.get("name"))),
-                 lambda: _backends(ctx, svc))
+                 lambda: _backends(ctx, svc), svc)
 
 
 def _backends(ctx: Context, svc: Obj) -> Backends:
@@ -313,10 +319,12 @@ def _port_matches(svc: Obj, pod: Obj) -> bool:
 
 def _candidates(ctx: Context, svc: Obj, sel: dict[str, str]) -> list[tuple[float, Obj]]:
     """Live pods in the namespace that nearly match the selector, best first."""
-    pods = [p for p in ctx.in_namespace("Pod", md(svc).get("namespace") or "") if _live(p)]
+    ns = md(svc).get("namespace") or ""
+    pods = [p for p in ctx.in_namespace("Pod", ns) if _live(p)]
     if not pods:
         return []
-    w = _memo(ctx, ("weights", _s(md(svc).get("namespace"))), lambda: _weights(pods))
+    w = _memo(ctx, ("weights", _s(md(svc).get("namespace"))), lambda: _weights(pods),
+              state_key=ns)
     common = _tokens(_s(md(svc).get("namespace")))
     scored = []
     for p in pods:
@@ -350,7 +358,17 @@ def proposed_selector(ctx: Context, pod: Obj) -> tuple[dict[str, str], Obj | Non
 
 
 def _workload_selected(ctx: Context, ns: str, sel: dict[str, str]) -> Obj | None:
-    """A workload whose pod template the selector matches (pods may just not exist)."""
+    """A workload whose pod template the selector matches (pods may just not exist);
+    remembered per namespace and selector on the state."""
+    table: dict[tuple[str, frozenset[tuple[str, str]]], Obj | None] = ctx.shared(
+        ("services", "workload-selected"), dict)
+    key = (ns, frozenset(sel.items()))
+    if key not in table:
+        table[key] = _find_workload(ctx, ns, sel)
+    return table[key]
+
+
+def _find_workload(ctx: Context, ns: str, sel: dict[str, str]) -> Obj | None:
     for kind in WORKLOAD_KINDS:
         for w in ctx.in_namespace(kind, ns):
             if kind == "ReplicaSet" and _list(md(w).get("ownerReferences")):
@@ -416,7 +434,8 @@ def service_selector_mismatch(ctx: Context) -> Iterator[Finding]:
     """A selector matching nothing leaves the Service without endpoints; the
     usual cause is a label typo or a different labelling convention, so look
     for the pods that nearly match and propose their workload's labels."""
-    for svc in ctx.objects("Service"):
+    for svc in ctx.objects_where("Service", "services:unmatched",
+                                 lambda s: _unmatched(ctx, s)):
         sel = selector_of(svc)
         m = md(svc)
         ns, name = _s(m.get("namespace")), _s(m.get("name"))
@@ -427,6 +446,14 @@ def service_selector_mismatch(ctx: Context) -> Iterator[Finding]:
         if _workload_selected(ctx, ns, sel) is not None:
             continue  # the selector is right; the workload has no pods (no-endpoints)
         yield _mismatch_finding(ctx, svc, ns, name, sel)
+
+
+def _unmatched(ctx: Context, svc: Obj) -> bool:
+    """A named Service whose selector matches no live pod."""
+    sel = selector_of(svc)
+    m = md(svc)
+    return bool(sel and _s(m.get("name"))) and not any(
+        _live(p) for p in _matching(ctx, _s(m.get("namespace")), sel))
 
 
 @dataclass(frozen=True)
@@ -444,7 +471,7 @@ def selector_fix(ctx: Context, svc: Obj) -> tuple[list[tuple[float, Obj]], Selec
     """Near-matching pods of a selector-mismatched Service and the proposed fix."""
     m = md(svc)
     return _memo(ctx, ("fix", _s(m.get("namespace")), _s(m.get("name"))),
-                 lambda: _selector_fix(ctx, svc))
+                 lambda: _selector_fix(ctx, svc), svc)
 
 
 def _selector_fix(ctx: Context, svc: Obj) -> tuple[list[tuple[float, Obj]], SelectorFix | None]:
@@ -545,7 +572,8 @@ def _why_not_ready(ctx: Context, pod: Obj) -> tuple[str, list[Evidence], datetim
 def service_no_endpoints(ctx: Context) -> Iterator[Finding]:
     """The selector is right but nothing is Ready behind it: name the pods and why,
     since that is where the fix is."""
-    for svc in ctx.objects("Service"):
+    for svc in ctx.objects_where("Service", "services:no-ready",
+                                 lambda s: _without_ready(ctx, s)):
         sel = selector_of(svc)
         m = md(svc)
         ns, name = _s(m.get("namespace")), _s(m.get("name"))
@@ -561,6 +589,29 @@ def service_no_endpoints(ctx: Context) -> Iterator[Finding]:
         workload = _workload_selected(ctx, ns, sel)
         if workload is not None:
             yield _no_pods_finding(ctx, svc, ns, name, b, workload)
+
+
+def _without_ready(ctx: Context, svc: Obj) -> bool:
+    """A named Service with a selector and no ready backend."""
+    return bool(selector_of(svc) and _s(md(svc).get("name"))) and not _has_ready(ctx, svc)
+
+
+def _has_ready(ctx: Context, svc: Obj) -> bool:
+    """`backends(ctx, svc).has_ready`, decided from the same source in the same order
+    (Endpoints, else EndpointSlices, else the matching pods) without quoting it: for
+    the many healthy Services of a cluster."""
+    m = md(svc)
+    ns, name = _s(m.get("namespace")), _s(m.get("name"))
+    ep = ctx.get("Endpoints", ns, name)
+    if ep is not None:
+        return any(_list(_dict(s).get("addresses")) for s in _list(ep.get("subsets")))
+    slices = [s for s in ctx.in_namespace("EndpointSlice", ns)
+              if _dict(md(s).get("labels")).get("kubernetes.io/service-name") == name]
+    if slices:
+        return any(_dict(_dict(e).get("conditions")).get("ready") is not False
+                   for s in slices for e in _list(s.get("endpoints")))
+    sel = selector_of(svc)
+    return bool(sel) and any(_live(p) and _pod_ready(p) for p in _matching(ctx, ns, sel))
 
 
 def _not_ready_finding(ctx: Context, svc: Obj, ns: str, name: str, b: Backends) -> Finding:
@@ -729,13 +780,18 @@ def _check_backend(ctx: Context, ing: Obj, ns: str, be: _Backend) -> _Problem | 
 def ingress_backend_missing(ctx: Context) -> Iterator[Finding]:
     """An Ingress path whose Service is missing, lacks the port, or has no ready
     endpoints answers 503/404 at the controller; name each broken backend."""
-    for ing in ctx.objects("Ingress"):
+    for ing in ctx.objects_where("Ingress", "services:ingress", lambda i: _broken_ingress(ctx, i)):
         m = md(ing)
         ns, name = _s(m.get("namespace")), _s(m.get("name"))
         problems = [p for be in _ingress_backends(ing)
                     if (p := _check_backend(ctx, ing, ns, be)) is not None]
         if problems:
             yield _ingress_finding(ctx, ing, ns, name, problems)
+
+
+def _broken_ingress(ctx: Context, ing: Obj) -> bool:
+    ns = _s(md(ing).get("namespace"))
+    return any(_check_backend(ctx, ing, ns, be) is not None for be in _ingress_backends(ing))
 
 
 def _ingress_finding(ctx: Context, ing: Obj, ns: str, name: str,

@@ -117,11 +117,12 @@ def _images_text(images: dict[str, str]) -> str:
 
 
 class _Children:
-    """Objects by their controller, built once per (kind, namespace)."""
+    """Objects by their controller, built once per (kind, namespace) and state."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self._cache: dict[tuple[str, str], dict[tuple[str, str], list[Obj]]] = {}
+        self._cache: dict[tuple[str, str], dict[tuple[str, str], list[Obj]]] = ctx.shared(
+            ("workloads", "children"), dict)
 
     def of(self, kind: str, ns: str, owner_kind: str, owner_name: str) -> list[Obj]:
         key = (kind, ns)
@@ -153,7 +154,16 @@ class _PodState:
 
 
 def pod_state(ctx: Context, pod: Obj) -> _PodState:
-    """The most telling reason a pod is not ready."""
+    """The most telling reason a pod is not ready (read once per pod and state: the
+    rollout and replica rules both ask)."""
+    table: dict[int, _PodState] = ctx.shared(("workloads", "pod-state"), dict)
+    found = table.get(id(pod))
+    if found is None or found.pod is not pod:
+        found = table[id(pod)] = _pod_state(ctx, pod)
+    return found
+
+
+def _pod_state(ctx: Context, pod: Obj) -> _PodState:
     spec, status = _d(pod.get("spec")), _d(pod.get("status"))
     sched = _condition(pod, "PodScheduled")
     if not spec.get("nodeName") and sched.get("status") == "False":
@@ -212,7 +222,14 @@ def _young(ctx: Context, pod: Obj) -> bool:
 
 
 def _warning_first_seen(ctx: Context, pods: list[Obj]) -> datetime | None:
-    return earliest(*(event_first_seen(ctx.events(p, type="Warning")) for p in pods))
+    table: dict[int, tuple[Obj, datetime | None]] = ctx.shared(("workloads", "warned"), dict)
+
+    def first(p: Obj) -> datetime | None:
+        hit = table.get(id(p))
+        if hit is None or hit[0] is not p:
+            hit = table[id(p)] = (p, event_first_seen(ctx.events(p, type="Warning")))
+        return hit[1]
+    return earliest(*(first(p) for p in pods))
 
 
 def _selector_text(w: Obj) -> str:
@@ -251,12 +268,26 @@ def _workload_pods(ctx: Context, kids: _Children, w: Obj) -> list[Obj]:
 def rollout_stuck(ctx: Context) -> Iterator[Finding]:
     """A new revision whose pods never become ready: rolling back restores service."""
     kids = _Children(ctx)
-    for dep in ctx.objects("Deployment"):
+    for dep in ctx.objects_where("Deployment", "workloads:rollout",
+                                 lambda d: _rollout_suspect(kids, d)):
         if not isinstance(dep, dict) or _d(dep.get("spec")).get("paused") is True:
             continue
         found = _stuck_rollout(ctx, kids, dep)
         if found is not None:
             yield found
+
+
+def _rollout_suspect(kids: _Children, dep: Any) -> bool:
+    """What `_stuck_rollout` needs to find anything: the progress deadline passed, or
+    some ReplicaSet of the Deployment has a pod that is not ready."""
+    if not isinstance(dep, dict) or _d(dep.get("spec")).get("paused") is True:
+        return False
+    prog = _condition(dep, "Progressing")
+    if prog.get("status") == "False" and prog.get("reason") == "ProgressDeadlineExceeded":
+        return True
+    ns = _ns(dep)
+    return any(not _ready(p) for rs in kids.of("ReplicaSet", ns, "Deployment", _name(dep))
+               for p in kids.of("Pod", ns, "ReplicaSet", _name(rs)))
 
 
 def _stuck_rollout(ctx: Context, kids: _Children, dep: Obj) -> Finding | None:
@@ -271,12 +302,13 @@ def _stuck_rollout(ctx: Context, kids: _Children, dep: Obj) -> Finding | None:
     prev = next((r for r in older if (_int(_d(r.get("status")).get("availableReplicas")) or 0)
                  > 0), older[0] if older else None)
     new_pods = kids.of("Pod", ns, "ReplicaSet", _name(new)) if new else []
+    serving = prev is not None and (_int(_d(prev.get("status")).get("availableReplicas"))
+                                    or 0) > 0
+    if not deadline and not serving:
+        return None  # whatever the new pods' states
     states = [pod_state(ctx, p) for p in new_pods if not _ready(p)]
-    if not deadline:
-        serving = prev is not None and (_int(_d(prev.get("status")).get("availableReplicas"))
-                                        or 0) > 0
-        if not (serving and any(s.failing for s in states)):
-            return None
+    if not deadline and not any(s.failing for s in states):
+        return None
     return _rollout_finding(ctx, dep, prog if deadline else {}, new, prev, states)
 
 
@@ -370,11 +402,17 @@ def replicas_unavailable(ctx: Context) -> Iterator[Finding]:
     """Fewer replicas serve than asked for; the pods' states say why."""
     kids = _Children(ctx)
     for kind in ("Deployment", "StatefulSet", "DaemonSet"):
-        for w in ctx.objects(kind):
+        for w in ctx.objects_where(kind, "workloads:unavailable", _short_of_replicas):
             if isinstance(w, dict):
                 f = _unavailable(ctx, kids, w)
                 if f is not None:
                     yield f
+
+
+def _short_of_replicas(w: Any) -> bool:
+    """Fewer available replicas than desired (what `_unavailable` starts from)."""
+    counts = _available(w) if isinstance(w, dict) else None
+    return counts is not None and counts[0] > 0 and counts[1] < counts[0]
 
 
 def _unavailable(ctx: Context, kids: _Children, w: Obj) -> Finding | None:
@@ -428,15 +466,28 @@ def _unavailable(ctx: Context, kids: _Children, w: Obj) -> Finding | None:
 def quota_exceeded(ctx: Context) -> Iterator[Finding]:
     """Admission rejects the pods, so the controller never gets any to run."""
     kids = _Children(ctx)
+    suspects = ctx.shared(("workloads", "quota"), lambda: _quota_suspects(ctx, kids)) \
+        if ctx.whole_cluster else _quota_suspects(ctx, kids)
+    for obj in suspects:
+        f = _quota_finding(ctx, obj)
+        if f is not None:
+            yield f
+
+
+def _quota_suspects(ctx: Context, kids: _Children) -> list[Obj]:
+    """Each creator once, kept when it has what `_quota_finding` reads: FailedCreate
+    events or a true ReplicaFailure condition."""
     seen: set[tuple[str, str, str]] = set()
+    out = []
     for obj in _creators(ctx, kids):
         key = (str(obj.get("kind")), _ns(obj), _name(obj))
         if key in seen:
             continue
         seen.add(key)
-        f = _quota_finding(ctx, obj)
-        if f is not None:
-            yield f
+        if ctx.events(obj, reason="FailedCreate") \
+                or _condition(obj, "ReplicaFailure").get("status") == "True":
+            out.append(obj)
+    return out
 
 
 def _creators(ctx: Context, kids: _Children) -> Iterator[Obj]:
@@ -603,7 +654,8 @@ def _log_tail(ctx: Context, pod: Obj, container: str) -> list[Evidence]:
 def job_failed(ctx: Context) -> Iterator[Finding]:
     """A failed Job will not retry: its pods' exit codes and last log lines say why."""
     kids = _Children(ctx)
-    for job in ctx.objects("Job"):
+    for job in ctx.objects_where("Job", "workloads:job-failed",
+                                 lambda j: _job_failed_suspect(ctx, j)):
         if not isinstance(job, dict):
             continue
         cond = _job_failed(job)
@@ -611,6 +663,16 @@ def job_failed(ctx: Context) -> Iterator[Finding]:
             + ctx.events(job, reason="DeadlineExceeded")
         if cond or (events and not _job_complete(job)):
             yield _job_finding(ctx, kids, job, cond, events)
+
+
+def _job_failed_suspect(ctx: Context, job: Any) -> bool:
+    if not isinstance(job, dict):
+        return False
+    if _job_failed(job):
+        return True
+    events = ctx.events(job, reason="BackoffLimitExceeded") \
+        + ctx.events(job, reason="DeadlineExceeded")
+    return bool(events) and not _job_complete(job)
 
 
 def _job_finding(ctx: Context, kids: _Children, job: Obj, cond: Obj,
@@ -680,7 +742,8 @@ def _newer_success(ctx: Context, job: Obj) -> bool:
 def cronjob_failing(ctx: Context) -> Iterator[Finding]:
     """Scheduled work that silently stops succeeding (backups, reports) is easy to miss."""
     kids = _Children(ctx)
-    for cj in ctx.objects("CronJob"):
+    for cj in ctx.objects_where("CronJob", "workloads:cronjob",
+                                lambda c: _cronjob_suspect(kids, c)):
         if not isinstance(cj, dict):
             continue
         if _d(cj.get("spec")).get("suspend") is True:
@@ -709,7 +772,19 @@ def _suspended(ctx: Context, cj: Obj) -> Finding:
         confidence=0.9, first_seen=None, severity="info")
 
 
-def _failing(ctx: Context, kids: _Children, cj: Obj) -> Finding | None:
+def _cronjob_suspect(kids: _Children, cj: Any) -> bool:
+    """Suspended, or what `_failing` reports: a failed streak or a stale status."""
+    if not isinstance(cj, dict):
+        return False
+    if _d(cj.get("spec")).get("suspend") is True:
+        return True
+    streak, stale = _streak(kids, cj)[1:3]
+    return bool(streak) or stale
+
+
+def _streak(kids: _Children, cj: Obj) -> tuple[list[Obj], list[Obj], bool, datetime | None]:
+    """(Jobs oldest first, the newest Jobs that failed in a row, whether the status says
+    the last run did not succeed while no Job is left, last schedule time)."""
     ns, name = _ns(cj), _name(cj)
     st = _d(cj.get("status"))
     jobs = sorted(kids.of("Job", ns, "CronJob", name),
@@ -725,6 +800,13 @@ def _failing(ctx: Context, kids: _Children, cj: Obj) -> Finding | None:
     # no Job left to look at (history limits, or Jobs not captured): trust the status
     stale = (not jobs and not active and last_sched is not None
              and (last_ok is None or last_ok < last_sched))
+    return jobs, streak, stale, last_sched
+
+
+def _failing(ctx: Context, kids: _Children, cj: Obj) -> Finding | None:
+    ns, name = _ns(cj), _name(cj)
+    st = _d(cj.get("status"))
+    _jobs, streak, stale, last_sched = _streak(kids, cj)
     if not streak and not stale:
         return None
     ev = [status_evidence("status.lastScheduleTime", st.get("lastScheduleTime") or "never"),

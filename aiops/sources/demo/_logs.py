@@ -62,8 +62,10 @@ def nginx_access(rng: random.Random, start: datetime, end: datetime, mean_gap: f
 
 
 def backend_log(rng: random.Random, start: datetime, end: datetime, clients: list[str],
-                cache_entries: int) -> list[str]:
-    """FastAPI under uvicorn with a timestamped logging config; probes are filtered out."""
+                cache_entries: int, max_entries: int | None = None) -> list[str]:
+    """FastAPI under uvicorn with a timestamped logging config; probes are filtered out.
+
+    The conversation cache grows without bound unless `max_entries` caps it."""
     routes = [("GET", "/api/todos", 200), ("POST", "/api/todos", 201),
               ("GET", "/api/chat/history", 200), ("PATCH", "/api/todos/118", 200),
               ("GET", "/api/todos?done=false", 200), ("DELETE", "/api/todos/97", 204)]
@@ -79,10 +81,11 @@ def backend_log(rng: random.Random, start: datetime, end: datetime, clients: lis
         if t >= end:
             break
         cache_entries += rng.randrange(380, 520)
+        kept = cache_entries if max_entries is None else min(cache_entries, max_entries)
         out.append((t, pylog(t + timedelta(milliseconds=rng.randrange(5, 90)), "INFO",
                              "app.chat.cache",
-                             f"conversation cache: {cache_entries} entries, 0 evicted "
-                             f"(max_entries=None)")))
+                             f"conversation cache: {kept} entries, {cache_entries - kept} "
+                             f"evicted (max_entries={max_entries})")))
     return [line for _, line in sorted(out)]
 
 
@@ -337,3 +340,77 @@ def etcd_log(rng: random.Random, start: datetime, end: datetime, revision: int) 
 
 def klog_lines(entries: list[tuple[datetime, str, str, str]]) -> list[str]:
     return [klog(t, lvl, src, msg) for t, lvl, src, msg in sorted(entries)]
+
+
+# -- the same programs when nothing is wrong (benchmark copies, `broken_every`) ---------------
+def chatbot_serving(rng: random.Random, start: datetime, end: datetime,
+                    clients: list[str]) -> list[str]:
+    """uvicorn access lines of a chatbot that reaches redis and answers its clients."""
+    routes = [("POST", "/chat", "200 OK"), ("GET", "/chat/history", "200 OK"),
+              ("POST", "/chat/summarize", "200 OK"), ("GET", "/healthz", "200 OK")]
+    out = []
+    for t in ticks(rng, start, end, 62):
+        method, path, status = rng.choice(routes)
+        if path == "/chat" and rng.random() < 0.3:
+            out.append(pylog(t - timedelta(milliseconds=rng.randrange(300, 2400)), "INFO",
+                             "chatbot.llm", f"completion ok: model=gpt-4o-mini "
+                             f"tokens={rng.randrange(120, 900)} "
+                             f"latency_ms={rng.randrange(300, 2400)}"))
+        ip = f"{rng.choice(clients)}:{rng.randrange(32768, 60999)}"
+        out.append(f'INFO:     {ip} - "{method} {path} HTTP/1.1" {status}')
+    return out
+
+
+def celery_steady(rng: random.Random, start: datetime, end: datetime, pod: str) -> list[str]:
+    """A worker that keeps up: digests and embedding batches received and succeeded."""
+    def c(t: datetime, who: str, msg: str) -> str:
+        return f"[{t:%Y-%m-%d %H:%M:%S},{t.microsecond // 1000:03d}: {who}] {msg}"
+    out = []
+    for t in ticks(rng, start, end, 95):
+        task = str(rng.getrandbits(64))
+        name = rng.choice(("send_digest", "embed_todos", "embed_todos"))
+        took = rng.uniform(0.05, 1.8)
+        out.append(c(t, "INFO/MainProcess",
+                     f"Task todo_worker.tasks.{name}[{task}] received"))
+        out.append(c(t + timedelta(seconds=took), "INFO/MainProcess",
+                     f"Task todo_worker.tasks.{name}[{task}] succeeded in {took:.3f}s: None"))
+    return out
+
+
+def notifier_steady(rng: random.Random, start: datetime, end: datetime) -> list[str]:
+    """Go slog JSON of a notifier whose relay answers: one line per readiness check."""
+    out = []
+    t = start
+    while t < end:
+        stamp = t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+        if rng.random() < 0.15:
+            out.append(f'{{"time":"{stamp}","level":"INFO","msg":"digest queue polled",'
+                       f'"pending":0}}')
+        out.append(f'{{"time":"{stamp}","level":"INFO","msg":"readiness check passed",'
+                   f'"check":"smtp","relay":"smtp-relay.mail.svc.example.net:587",'
+                   f'"status":200,"duration_ms":{rng.randrange(8, 40)}}}')
+        t += timedelta(seconds=10, milliseconds=rng.randrange(-40, 40))
+    return out
+
+
+def embeddings_serving(rng: random.Random, started: datetime, end: datetime,
+                       clients: list[str]) -> list[str]:
+    """The embeddings server: model load, then batches served."""
+    head = [
+        "INFO:     Started server process [1]",
+        "INFO:     Waiting for application startup.",
+        pylog(started + timedelta(seconds=2), "INFO", "embeddings.model",
+              "loading bge-large-en-v1.5 (335M parameters) on cpu"),
+        pylog(started + timedelta(seconds=19), "INFO", "embeddings.model",
+              "model loaded in 17.2s, max_batch=64"),
+        "INFO:     Application startup complete.",
+        "INFO:     Uvicorn running on http://0.0.0.0:8002 (Press CTRL+C to quit)",
+    ]
+    out = []
+    for t in ticks(rng, end - timedelta(minutes=50), end, 80):
+        n = rng.randrange(1, 65)
+        out.append(pylog(t, "INFO", "embeddings.api",
+                         f"embedded batch of {n} texts in {rng.randrange(40, 900)} ms"))
+        out.append(f'INFO:     {rng.choice(clients)}:{rng.randrange(32768, 60999)} - '
+                   f'"POST /embed HTTP/1.1" 200 OK')
+    return head + out

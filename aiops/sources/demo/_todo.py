@@ -14,6 +14,12 @@ The story, so that every timestamp, count and message agrees with the others:
 * 06:58 today the external SMTP relay stopped answering: the notifier is unready.
 * 07:26 today the worker picked up a reindex task too big for its 256Mi limit,
   and is OOM-killed each time the task is redelivered.
+
+`build_todo(..., healthy=True)` builds the same release with none of these
+faults (benchmark copies): the frontend rollout completed, redis selected by
+its Service, chatbot, worker and notifier running and ready, the embeddings
+sized to fit, every backup successful and no leak. The objects, Normal events
+and logs keep the same shape and about the same volume.
 """
 
 from __future__ import annotations
@@ -115,6 +121,7 @@ class NS:
     fe_clients: list[str] = field(default_factory=list)  # frontend pod IPs (backend's clients)
     redis_down: datetime | None = None  # when the old redis pod stopped
     pg_failures: list[datetime] = field(default_factory=list)  # backup's failed logins
+    healthy: bool = False  # build without the injected faults
 
     def labels(self, name: str, component: str) -> dict[str, str]:
         return helm_labels(component, name, APP_VERSION, chart=CHART)
@@ -170,10 +177,13 @@ def crash_loop(ctx: Ctx, first_start: datetime, first_end: datetime, run: Callab
 
 # -- workloads ------------------------------------------------------------------------------
 def build_todo(ctx: Ctx, name: str = "todo", node: str = "minikube",
-               node_index: int = 0) -> dict[str, int]:
-    """Build one copy of the todo namespace; returns a few counts for the summary."""
+               node_index: int = 0, healthy: bool = False) -> dict[str, int]:
+    """Build one copy of the todo namespace; returns a few counts for the summary.
+
+    healthy: the same release without its faults (see the module docstring).
+    """
     t = Times.of(ctx.now)
-    ns = NS(ctx, name, t, node, node_index)
+    ns = NS(ctx, name, t, node, node_index, healthy=healthy)
     _namespace_objects(ns)
     early_services(ns)
     pg_pod = _postgres(ns)
@@ -304,6 +314,8 @@ def _ip(ns: NS) -> str:
 
 def _series(ns: NS, kind: str, workload: str, pod: Obj, cname: str, start: datetime,
             cpu: tuple[float, float], mem: tuple[float, float], **kw: object) -> SeriesSpec:
+    if ns.healthy:
+        kw["variant"] = "healthy"
     spec = SeriesSpec(ns.name, kind, workload, pod["metadata"]["name"], cname, start, cpu, mem,
                       **kw)  # type: ignore[arg-type]
     ns.ctx.series.append(spec)
@@ -329,6 +341,9 @@ def _frontend_template(image: str) -> Obj:
 
 
 def _frontend(ns: NS) -> None:
+    if ns.healthy:
+        _frontend_rolled(ns)
+        return
     ctx, t = ns.ctx, ns.t
     old_img, new_img = f"{GHCR}/frontend:1.4.0", f"{GHCR}/frontend:1.4.1"
     rollout = t.v3 + timedelta(milliseconds=702)
@@ -396,6 +411,64 @@ def _frontend(ns: NS) -> None:
         "waiting to start: trying and failing to pull image\n"))]
 
 
+
+def _frontend_rolled(ns: NS) -> None:
+    """The v3 rollout of the frontend when its tag exists: both pods replaced, one at a
+    time (maxSurge 1, maxUnavailable 0), the old ReplicaSet scaled to zero."""
+    ctx, t = ns.ctx, ns.t
+    old_img, new_img = f"{GHCR}/frontend:1.4.0", f"{GHCR}/frontend:1.4.1"
+    rollout = t.v3 + timedelta(milliseconds=702)
+    created = [rollout + timedelta(milliseconds=90)]
+    pull = f"{ctx.rng.uniform(2.1, 4.8):.3f}"
+    starts = [created[0] + timedelta(seconds=float(pull) + 1.3)]
+    ready = [starts[0] + timedelta(seconds=3, milliseconds=ctx.rng.randrange(0, 900))]
+    created.append(ready[0] + timedelta(milliseconds=210))
+    starts.append(created[1] + timedelta(seconds=1, milliseconds=ctx.rng.randrange(300, 900)))
+    ready.append(starts[1] + timedelta(seconds=3, milliseconds=ctx.rng.randrange(0, 900)))
+    done = ready[1] + timedelta(milliseconds=240)
+    dep, (rs_old, rs_new) = _deployment(
+        ns, "frontend", "web", created=t.v1, replicas=2, updated=done,
+        revisions=[(t.v1 + timedelta(milliseconds=310), _frontend_template(old_img), 0),
+                   (rollout, _frontend_template(new_img), 2)],
+        counts={"replicas": 2, "updated": 2, "ready": 2, "available": 2},
+        conditions=[available(True, t.v1 + timedelta(seconds=9)),
+                    progressing("{rs}", "done", done, t.v1)])
+    old_rs, new_rs = rs_old["metadata"]["name"], rs_new["metadata"]["name"]
+    steps = [(rollout, f"Scaled up replica set {new_rs} from 0 to 1"),
+             (ready[0] + timedelta(milliseconds=150), f"Scaled down replica set {old_rs} "
+                                                     "from 2 to 1"),
+             (ready[0] + timedelta(milliseconds=180), f"Scaled up replica set {new_rs} "
+                                                     "from 1 to 2"),
+             (done, f"Scaled down replica set {old_rs} from 1 to 0")]
+    for at, msg in steps:
+        event(ctx, dep, "Deployment", "ScalingReplicaSet", msg, first=at,
+              component="deployment-controller")
+    for i in range(2):
+        gone = {"metadata": {"name": ctx.unique_name(old_rs), "namespace": ns.name,
+                             "uid": ctx.uid(), "resourceVersion": ctx.rv.at(steps[1 + 2 * i][0])}}
+        at = steps[1 + 2 * i][0] + timedelta(milliseconds=30)
+        event(ctx, rs_old, "ReplicaSet", "SuccessfulDelete",
+              f"Deleted pod: {gone['metadata']['name']}", first=at,
+              component="replicaset-controller")
+        event(ctx, gone, "Pod", "Killing", "Stopping container frontend",
+              first=at + timedelta(milliseconds=40), field_path=cpath("frontend"))
+    for i in range(2):
+        pod = _pod(ns, rs_new, PodPlan(created=created[i], ip=_ip(ns), node=ns.node,
+                                       ready_at=ready[i],
+                                       runs=[Run(running(starts[i]), ready=True)]))
+        name = pod["metadata"]["name"]
+        event(ctx, rs_new, "ReplicaSet", "SuccessfulCreate", f"Created pod: {name}",
+              first=created[i], component="replicaset-controller")
+        start_events(ctx, pod, created[i] + timedelta(milliseconds=40),
+                     pulled={"frontend": f"{pull}|{ctx.rng.randrange(18_000_000, 26_000_000)}"}
+                     if i == 0 else None)
+        ns.fe_clients.append(pod["status"]["podIP"])
+        _series(ns, "Deployment", "todo-frontend", pod, "frontend", starts[i],
+                (0.0012, 0.011), (38.5, 5.5), spikes=1)
+        body = L.nginx_access(ctx.rng, t.now - timedelta(minutes=70), t.now, 140)
+        ctx.logs[(ns.name, name)] = [("frontend", L.join(body))]
+    ns.changed["todo-frontend"] = ready[1]
+
 # backend: healthy, root, literal secrets, slow leak --------------------------------------
 def _backend_template(ctx: Ctx, image: str, api_key: str) -> Obj:
     c = container(
@@ -436,10 +509,10 @@ def _backend(ns: NS) -> None:
                                    runs=[Run(running(start), ready=True)]))
         pods.append(pod)
         _series(ns, "Deployment", "todo-backend", pod, "backend", start, (0.018, 0.14),
-                (148, 14), leak_mib_per_hour=rate, leak_since=start)
+                (148, 14), leak_mib_per_hour=0.0 if ns.healthy else rate, leak_since=start)
         cache = 1_000 + int((t.now - start).total_seconds() / 3600 * 1850)
         body = L.backend_log(ctx.rng, t.now - timedelta(minutes=45), t.now,
-                             ns.fe_clients, cache)
+                             ns.fe_clients, cache, 20_000 if ns.healthy else None)
         ctx.logs[(ns.name, pod["metadata"]["name"])] = [("backend", L.join(body))]
     ns.changed["todo-backend"] = t.v2 + timedelta(seconds=39)
     hpa = ordered([
@@ -540,6 +613,8 @@ def _redis(ns: NS) -> None:
 
 def _series_raw(ns: NS, kind: str, workload: str, pod: str, cname: str, start: datetime,
                 cpu: tuple[float, float], mem: tuple[float, float], **kw: object) -> None:
+    if ns.healthy:
+        kw["variant"] = "healthy"
     ns.ctx.series.append(SeriesSpec(ns.name, kind, workload, pod, cname, start, cpu, mem,
                                     **kw))  # type: ignore[arg-type]
 
@@ -559,6 +634,25 @@ def _chatbot(ns: NS) -> None:
     tmpl = template(pod_labels("chatbot", "chatbot"), pod_spec([c]))
     created = t.v2 + timedelta(seconds=1, milliseconds=310)
     first_start = created + timedelta(seconds=2, milliseconds=870)
+    if ns.healthy:
+        ready = first_start + timedelta(seconds=5, milliseconds=ctx.rng.randrange(0, 900))
+        _, (rs,) = _deployment(
+            ns, "chatbot", "chatbot", created=t.v2, replicas=1, updated=ready,
+            revisions=[(t.v2 + timedelta(seconds=1, milliseconds=200), tmpl, 1)],
+            counts={"replicas": 1, "updated": 1, "ready": 1, "available": 1},
+            conditions=[available(True, ready),
+                        progressing("{rs}", "done", t.v2 + timedelta(seconds=12), t.v2)],
+            strategy={"type": "Recreate"})
+        pod = _pod(ns, rs, PodPlan(created=created, ip=_ip(ns), node=ns.node, ready_at=ready,
+                                   runs=[Run(running(first_start), ready=True)]))
+        backends = [p["status"]["podIP"] for p in ns.pods
+                    if p["metadata"]["labels"].get("app.kubernetes.io/name") == "backend"]
+        body = L.chatbot_serving(ctx.rng, t.now - timedelta(minutes=45), t.now, backends)
+        ctx.logs[(ns.name, pod["metadata"]["name"])] = [("chatbot", L.join(body))]
+        _series(ns, "Deployment", "todo-chatbot", pod, "chatbot", first_start, (0.004, 0.028),
+                (96, 12))
+        ns.changed["todo-chatbot"] = ready
+        return
     broke = ns.redis_down or t.v3 + timedelta(seconds=8)
     first_end = broke + timedelta(milliseconds=ctx.rng.randrange(20, 300))
     loop = crash_loop(ctx, first_start, first_end, lambda: ctx.rng.uniform(1.6, 2.4), t.now)
@@ -627,6 +721,25 @@ def _worker(ns: NS) -> None:
                                 {"cpu": "1", "memory": "256Mi"}))
     tmpl = template(pod_labels("worker", "worker"), pod_spec([c]))
     created = t.v1 + timedelta(seconds=1, milliseconds=120)
+    if ns.healthy:
+        start = created + timedelta(seconds=3, milliseconds=ctx.rng.randrange(0, 900))
+        _, (rs,) = _deployment(
+            ns, "worker", "worker", created=t.v1, replicas=1,
+            updated=start + timedelta(seconds=1),
+            revisions=[(t.v1 + timedelta(seconds=1), tmpl, 1)],
+            counts={"replicas": 1, "updated": 1, "ready": 1, "available": 1},
+            conditions=[available(True, start + timedelta(seconds=1)),
+                        progressing("{rs}", "done", t.v1 + timedelta(seconds=14), t.v1)])
+        pod = _pod(ns, rs, PodPlan(created=created, ip=_ip(ns), node=ns.node,
+                                   ready_at=start + timedelta(seconds=1),
+                                   runs=[Run(running(start), ready=True)]))
+        pname = pod["metadata"]["name"]
+        body = L.celery_steady(ctx.rng, t.now - timedelta(minutes=30), t.now, pname)
+        ctx.logs[(ns.name, pname)] = [("worker", L.join(body))]
+        _series(ns, "Deployment", "todo-worker", pod, "worker", start, (0.004, 0.02), (98, 12),
+                limit_mib=256.0)
+        ns.changed["todo-worker"] = start + timedelta(seconds=1)
+        return
     # nightly digests that did not fit, then this morning's loop
     nightly = [(t.now - timedelta(days=d)).replace(hour=3, minute=2 + d % 5, second=17 + d)
                for d in (12, 9, 6, 3)]
@@ -689,6 +802,22 @@ def _notifier(ns: NS) -> None:
     tmpl = template(pod_labels("notifier", "notifier"), pod_spec([c]))
     created = t.v1 + timedelta(seconds=1, milliseconds=205)
     start = created + timedelta(seconds=2, milliseconds=512)
+    if ns.healthy:
+        ready = start + timedelta(seconds=6, milliseconds=ctx.rng.randrange(0, 900))
+        _, (rs,) = _deployment(
+            ns, "notifier", "notifier", created=t.v1, replicas=1, updated=ready,
+            revisions=[(t.v1 + timedelta(seconds=1, milliseconds=100), tmpl, 1)],
+            counts={"replicas": 1, "updated": 1, "ready": 1, "available": 1},
+            conditions=[available(True, ready),
+                        progressing("{rs}", "done", t.v1 + timedelta(seconds=12), t.v1)])
+        pod = _pod(ns, rs, PodPlan(created=created, ip=_ip(ns), node=ns.node, ready_at=ready,
+                                   runs=[Run(running(start), ready=True)]))
+        body = L.notifier_steady(ctx.rng, t.now - timedelta(hours=1, minutes=12), t.now)
+        ctx.logs[(ns.name, pod["metadata"]["name"])] = [("notifier", L.join(body))]
+        _series(ns, "Deployment", "todo-notifier", pod, "notifier", start, (0.0009, 0.0028),
+                (17.5, 1.5))
+        ns.changed["todo-notifier"] = ready
+        return
     broke = t.now - timedelta(minutes=56, seconds=47)
     unready = broke + timedelta(seconds=27)
     _, (rs,) = _deployment(
@@ -715,6 +844,9 @@ def _notifier(ns: NS) -> None:
 
 # embeddings: Pending, needs more memory than the node has ------------------------------------
 def _embeddings(ns: NS) -> None:
+    if ns.healthy:
+        _embeddings_running(ns)
+        return
     ctx, t = ns.ctx, ns.t
     c = container("embeddings", f"{GHCR}/embeddings:0.2.0", ports=[port(8002, "http")],
                   env_vars=[env("MODEL_NAME", "bge-large-en-v1.5"),
@@ -744,6 +876,47 @@ def _embeddings(ns: NS) -> None:
                     count=tries, last=t.now - timedelta(seconds=ctx.rng.randrange(20, 280)))
     ctx.logs[(ns.name, pod["metadata"]["name"])] = [("embeddings", "")]
 
+
+
+def _embeddings_running(ns: NS) -> None:
+    """The embeddings Deployment sized to fit the node: scheduled, pulled, ready."""
+    ctx, t = ns.ctx, ns.t
+    image = f"{GHCR}/embeddings:0.2.0"
+    c = container("embeddings", image, ports=[port(8002, "http")],
+                  env_vars=[env("MODEL_NAME", "bge-large-en-v1.5"),
+                            env("MAX_BATCH", "64")],
+                  res=resources({"cpu": "500m", "memory": "1536Mi"},
+                                {"cpu": "2", "memory": "2Gi"}),
+                  readiness=http_probe("/ready", "http", initial=20, period=10))
+    tmpl = template(pod_labels("embeddings", "ml"), pod_spec([c]))
+    up = t.v3 + timedelta(milliseconds=880)
+    created = up + timedelta(milliseconds=60)
+    pull = f"{ctx.rng.uniform(20.0, 48.0):.3f}"
+    size = ctx.rng.randrange(1_400_000_000, 2_100_000_000)
+    started = created + timedelta(seconds=float(pull) + 1.6)
+    ready = started + timedelta(seconds=21, milliseconds=ctx.rng.randrange(0, 900))
+    dep, (rs,) = _deployment(
+        ns, "embeddings", "ml", created=t.v3 + timedelta(milliseconds=860), replicas=1,
+        updated=ready, revisions=[(up, tmpl, 1)],
+        counts={"replicas": 1, "updated": 1, "ready": 1, "available": 1},
+        conditions=[available(True, ready), progressing("{rs}", "done", ready, up)])
+    pod = _pod(ns, rs, PodPlan(created=created, ip=_ip(ns), node=ns.node, ready_at=ready,
+                               runs=[Run(running(started), ready=True)]))
+    name = pod["metadata"]["name"]
+    event(ctx, dep, "Deployment", "ScalingReplicaSet",
+          f"Scaled up replica set {rs['metadata']['name']} from 0 to 1", first=up,
+          component="deployment-controller")
+    event(ctx, rs, "ReplicaSet", "SuccessfulCreate", f"Created pod: {name}",
+          first=created, component="replicaset-controller")
+    start_events(ctx, pod, created + timedelta(milliseconds=30),
+                 pulled={"embeddings": f"{pull}|{size}"})
+    clients = [p["status"]["podIP"] for p in ns.pods
+               if p["metadata"]["labels"].get("app.kubernetes.io/name") in ("worker", "backend")]
+    body = L.embeddings_serving(ctx.rng, started, t.now, clients)
+    ctx.logs[(ns.name, name)] = [("embeddings", L.join(body))]
+    _series(ns, "Deployment", "todo-embeddings", pod, "embeddings", started, (0.01, 0.4),
+            (1180, 90))
+    ns.changed["todo-embeddings"] = ready
 
 # postgres: StatefulSet with a hostpath PVC, over-provisioned --------------------------------
 def _postgres(ns: NS) -> str:
@@ -860,7 +1033,8 @@ def _backup(ns: NS) -> None:
     today = t.now.replace(hour=2, minute=0, second=0, microsecond=0)
     if today > t.now:
         today -= timedelta(days=1)
-    days = [today - timedelta(days=d) for d in (3, 2, 1, 0)]
+    # the failed run is kept (failedJobsHistoryLimit 1) besides the 3 successful ones
+    days = [today - timedelta(days=d) for d in ((2, 1, 0) if ns.healthy else (3, 2, 1, 0))]
     cj = {
         "metadata": meta(ctx, name, ns.name, t.v1 + timedelta(milliseconds=300),
                          updated=today + timedelta(seconds=56), generation=1,
@@ -873,7 +1047,7 @@ def _backup(ns: NS) -> None:
     ctx.add(ns.name, "cronjobs", cj)
     pg_ip = ns.svcs["todo-postgres"]["spec"]["clusterIP"]
     for day in days:
-        failed = day == today
+        failed = day == today and not ns.healthy
         jname = f"{name}-{int(day.timestamp()) // 60}"
         done = _job(ns, cj, jname, day, spec, labels, failed, pg_ip)
         if not failed:
@@ -1012,9 +1186,10 @@ def svc_created(svc: Obj) -> datetime:
 def early_services(ns: NS) -> None:
     """Services whose ClusterIP a log line or an env value needs before `_network`."""
     ctx, t = ns.ctx, ns.t
+    redis_sel = selector("redis") if ns.healthy else {"app": "todo-redis"}
     for name, sel, ports_, created in (
         ("todo-postgres", selector("postgres"), [svc_port("postgres", 5432, "postgres")], t.v1),
-        ("todo-redis", {"app": "todo-redis"}, [svc_port("redis", 6379, "redis")], t.v2),
+        ("todo-redis", redis_sel, [svc_port("redis", 6379, "redis")], t.v2),
     ):
         app = name.removeprefix("todo-")
         ns.svcs[name] = service(ctx, ns.name, name, created=created + timedelta(

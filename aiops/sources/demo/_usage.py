@@ -39,6 +39,7 @@ class SeriesSpec:
     ooms: list[datetime] = field(default_factory=list)
     limit_mib: float | None = None
     spikes: int = 2
+    variant: str = ""  # copies share the arrays of the first series of the same variant
 
 
 def grid(now: datetime) -> np.ndarray:
@@ -119,19 +120,20 @@ def render(specs: list[SeriesSpec], now: datetime, seed: int) -> Rendered:
 
     A scaled copy of a namespace (todo-2, ...) tells the same story with other
     names, so its n-th series of a (workload, container) reuses the arrays of
-    the first namespace that had one: copies cost no extra rendering, and the
-    base namespace's values do not depend on how many copies follow.
+    the first namespace that had one of the same variant (a healthy copy does
+    not reuse a broken one's): copies cost no extra rendering, and the base
+    namespace's values do not depend on how many copies follow.
     """
     rng = np.random.default_rng(seed)
     times = grid(now)
     act = _activity(times)
     masks, cpus, mems = [], [], []
     seen: dict[tuple[str, str, str], int] = {}
-    done: dict[tuple[str, str, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+    done: dict[tuple[str, str, int, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     for spec in specs:
         n = seen.get((spec.namespace, spec.workload, spec.container), 0)
         seen[(spec.namespace, spec.workload, spec.container)] = n + 1
-        key = (spec.workload, spec.container, n)
+        key = (spec.workload, spec.container, n, spec.variant)
         if key not in done:
             done[key] = series_values(spec, times, act, rng)
         m, c, b = done[key]
