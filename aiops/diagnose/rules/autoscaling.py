@@ -27,6 +27,9 @@ from aiops.diagnose.context import (
 )
 from aiops.diagnose.finding import Action, Evidence, Finding, Remediation
 from aiops.diagnose.registry import rule
+from aiops.diagnose.rules._common import as_dict as _dict
+from aiops.diagnose.rules._common import as_int as _int
+from aiops.diagnose.rules._common import as_list as _list
 from aiops.quantity import format_bytes, format_cores, to_float
 
 FAMILY = "autoscaling"
@@ -56,26 +59,8 @@ DEFAULT_REQUEST = {"cpu": "100m", "memory": "128Mi"}
 MAX_RAISE = 2
 
 
-def _dict(v: Any) -> dict[str, Any]:
-    return v if isinstance(v, dict) else {}
-
-
-def _list(v: Any) -> list[Any]:
-    return v if isinstance(v, list) else []
-
-
 def _s(v: Any) -> str:
     return v if isinstance(v, str) else ""
-
-
-def _int(v: Any) -> int | None:
-    if isinstance(v, bool):
-        return None
-    if isinstance(v, int):
-        return v
-    if isinstance(v, str) and v.strip().isdigit():
-        return int(v)
-    return None
 
 
 def conditions(hpa: Obj) -> dict[str, dict[str, Any]]:

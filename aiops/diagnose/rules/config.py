@@ -38,6 +38,9 @@ from aiops.diagnose.context import (
 )
 from aiops.diagnose.finding import Action, Evidence, Finding, Remediation
 from aiops.diagnose.registry import rule
+from aiops.diagnose.rules._common import as_dict as _dict
+from aiops.diagnose.rules._common import as_list as _list
+from aiops.diagnose.rules._common import as_text as _text
 
 Obj = dict[str, Any]
 FAMILY = "config"
@@ -62,17 +65,6 @@ _MOUNT_REASONS = ("FailedMount", "FailedAttachVolume", "FailedMapVolume",
 
 
 # -- small, never-raising accessors ---------------------------------------------------
-
-def _text(v: Any) -> str:
-    return v if isinstance(v, str) else ""
-
-
-def _dict(v: Any) -> Obj:
-    return v if isinstance(v, dict) else {}
-
-
-def _list(v: Any) -> list[Any]:
-    return v if isinstance(v, list) else []
 
 
 def _message(e: Obj) -> str:

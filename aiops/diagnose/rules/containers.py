@@ -37,6 +37,10 @@ from aiops.diagnose.context import (
 )
 from aiops.diagnose.finding import Action, Evidence, Finding, Remediation
 from aiops.diagnose.registry import rule
+from aiops.diagnose.rules._common import as_dict as _dict
+from aiops.diagnose.rules._common import as_int as _int
+from aiops.diagnose.rules._common import as_list as _list
+from aiops.diagnose.rules._common import as_text as _text
 from aiops.quantity import to_float
 
 Obj = dict[str, Any]
@@ -60,27 +64,6 @@ CRASH_LOOP_BACK_OFF = waiting_signal("CrashLoopBackOff")
 
 
 # -- small, never-raising accessors ------------------------------------------------
-
-def _text(v: Any) -> str:
-    return v if isinstance(v, str) else ""
-
-
-def _dict(v: Any) -> Obj:
-    return v if isinstance(v, dict) else {}
-
-
-def _list(v: Any) -> list[Any]:
-    return v if isinstance(v, list) else []
-
-
-def _int(v: Any) -> int | None:
-    if isinstance(v, bool):
-        return None
-    if isinstance(v, int):
-        return v
-    if isinstance(v, str) and re.fullmatch(r"-?\d+", v.strip()):
-        return int(v.strip())
-    return None
 
 
 def _where(pod: Obj) -> tuple[str, str]:

@@ -30,6 +30,10 @@ from aiops.diagnose.context import (
 )
 from aiops.diagnose.finding import Action, Evidence, Finding, Remediation
 from aiops.diagnose.registry import rule
+from aiops.diagnose.rules._common import as_dict as _dict
+from aiops.diagnose.rules._common import as_int as _int
+from aiops.diagnose.rules._common import as_list as _list
+from aiops.diagnose.rules._common import as_text as _text
 
 Obj = dict[str, Any]
 FAMILY = "images"
@@ -65,27 +69,6 @@ _NETWORK = (
 
 
 # -- small, never-raising accessors --------------------------------------------------
-
-def _text(v: Any) -> str:
-    return v if isinstance(v, str) else ""
-
-
-def _dict(v: Any) -> Obj:
-    return v if isinstance(v, dict) else {}
-
-
-def _list(v: Any) -> list[Any]:
-    return v if isinstance(v, list) else []
-
-
-def _int(v: Any) -> int | None:
-    if isinstance(v, bool):
-        return None
-    if isinstance(v, int):
-        return v
-    if isinstance(v, str) and v.strip().isdigit():
-        return int(v.strip())
-    return None
 
 
 def _message(e: Obj) -> str:

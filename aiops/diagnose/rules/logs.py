@@ -35,6 +35,8 @@ from aiops.diagnose.context import (
 )
 from aiops.diagnose.finding import Action, Evidence, Finding, Remediation
 from aiops.diagnose.registry import rule
+from aiops.diagnose.rules._common import as_dict as _dict
+from aiops.diagnose.rules._common import as_list as _list
 from aiops.diagnose.rules.services import backends, describe_backends, selector_fix
 
 FAMILY = "logs"
@@ -157,14 +159,6 @@ def _holds(text: str, words: tuple[str, ...]) -> bool:
         if w in text:
             return True
     return False
-
-
-def _dict(v: Any) -> dict[str, Any]:
-    return v if isinstance(v, dict) else {}
-
-
-def _list(v: Any) -> list[Any]:
-    return v if isinstance(v, list) else []
 
 
 def _clean(line: str) -> str:

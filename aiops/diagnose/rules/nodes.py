@@ -24,6 +24,8 @@ from aiops.diagnose.context import (
 )
 from aiops.diagnose.finding import Evidence, Finding, Remediation
 from aiops.diagnose.registry import rule
+from aiops.diagnose.rules._common import as_dict as _dict
+from aiops.diagnose.rules._common import as_list as _list
 from aiops.quantity import format_bytes, format_cores, to_float
 
 FAMILY = "nodes"
@@ -40,14 +42,6 @@ PRESSURES = {  # condition -> (resource it is about, taint the node controller a
 PRESSURE_EVENTS = ("EvictionThresholdMet", "NodeHasInsufficientMemory", "NodeHasDiskPressure",
                    "NodeHasInsufficientPID", "FreeDiskSpaceFailed", "ImageGCFailed")
 MAX_PODS_QUOTED = 10
-
-
-def _dict(v: Any) -> dict[str, Any]:
-    return v if isinstance(v, dict) else {}
-
-
-def _list(v: Any) -> list[Any]:
-    return v if isinstance(v, list) else []
 
 
 def _conditions(node: Obj) -> dict[str, dict[str, Any]]:

@@ -35,6 +35,9 @@ from aiops.diagnose.context import (
 )
 from aiops.diagnose.finding import Action, Evidence, Finding, Remediation
 from aiops.diagnose.registry import rule
+from aiops.diagnose.rules._common import as_dict as _dict
+from aiops.diagnose.rules._common import as_list as _list
+from aiops.diagnose.rules._common import str_map as _str_map
 
 FAMILY = "services"
 DOCS_SERVICE = "https://kubernetes.io/docs/concepts/services-networking/service/"
@@ -75,22 +78,10 @@ def _memo(ctx: Context, key: tuple[str, ...], fn: Callable[[], Any], obj: Obj | 
 
 # -- small readers ----------------------------------------------------------------
 
-def _dict(v: Any) -> dict[str, Any]:
-    return v if isinstance(v, dict) else {}
-
-
-def _list(v: Any) -> list[Any]:
-    return v if isinstance(v, list) else []
-
 
 def _s(v: Any) -> str:
     """A name or namespace as a string ('' when missing or not a string)."""
     return v if isinstance(v, str) else ""
-
-
-def _str_map(v: Any) -> dict[str, str]:
-    """A label map with only string keys/values (anything else dropped)."""
-    return {k: x for k, x in _dict(v).items() if isinstance(k, str) and isinstance(x, str)}
 
 
 def selector_of(svc: Obj) -> dict[str, str]:
