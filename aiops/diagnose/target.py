@@ -50,8 +50,9 @@ def resolve_workload(state: ClusterState, text: str,
     if len(hits) == 1:
         return hits[0]
     if not hits:
-        names = sorted(o["metadata"]["name"] for o in state.kind(kind))[:8]
+        names = sorted(o["metadata"]["name"] for o in state.kind(kind))
+        near = [n for n in names if name in n] or names
         raise ParameterError(f"no {kind} named {name!r}",
-                             f"{kind}s here: {', '.join(names) or 'none'}")
+                             f"{kind}s here: {', '.join(near[:8]) or 'none'}")
     raise ParameterError(f"{kind} {name!r} exists in several namespaces",
                          "add --namespace: " + ", ".join(ns for ns, _, _ in hits))
