@@ -314,8 +314,9 @@ def pvc_costs(state: ClusterState, prices: PriceBook | Prices | str | Path | Non
     for pvc in state.kind("PersistentVolumeClaim"):
         md, spec, st = _md(pvc), pvc.get("spec") or {}, pvc.get("status") or {}
         ns, name = md.get("namespace") or "", md.get("name") or ""
+        # only a Bound claim has a volume behind it that is billed
         size = to_float((st.get("capacity") or {}).get("storage"))
-        if size != size:
+        if size != size and st.get("phase") == "Bound":
             size = to_float(((spec.get("resources") or {}).get("requests") or {})
                             .get("storage"))
         size = 0.0 if size != size else size

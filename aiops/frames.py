@@ -55,7 +55,9 @@ def _md(o: Obj) -> Obj:
 
 
 def _ts(values: list[Any]) -> pd.Series:
-    return pd.to_datetime(pd.Series(values, dtype="object"), utc=True, errors="coerce")
+    # ISO 8601 with or without fractional seconds, mixed in one column
+    return pd.to_datetime(pd.Series(values, dtype="object"), utc=True, errors="coerce",
+                          format="ISO8601")
 
 
 def _res(container: Obj, section: str, name: str) -> float:

@@ -203,3 +203,17 @@ def test_plain_kubectl_logs_file(tmp_path: Path) -> None:
     write(tmp_path / "pods.json", {"kind": "PodList", "items": [pod("web-1")]})
     write(tmp_path / "shop" / "web-1" / "logs.txt", "just a log line\n")
     assert load_snapshot(tmp_path).logs[("shop", "web-1", "")] == "just a log line\n"
+
+
+def test_mixed_timestamp_precision_in_one_column(tmp_path: Path) -> None:
+    # the scheduler writes fractional seconds, the kubelet does not: both must parse
+    ev = {"metadata": {"name": "e", "namespace": "shop"}, "reason": "X", "type": "Warning",
+          "involvedObject": {"kind": "Pod", "namespace": "shop", "name": "web-1"}}
+    write(tmp_path / "events.json", {"kind": "EventList", "items": [
+        {**ev, "metadata": {"name": "a", "namespace": "shop"},
+         "eventTime": "2026-11-20T10:00:00.123456Z"},
+        {**ev, "metadata": {"name": "b", "namespace": "shop"},
+         "firstTimestamp": "2026-11-20T11:00:00Z", "lastTimestamp": "2026-11-20T12:00:00Z"}]})
+    write(tmp_path / "pods.json", {"kind": "PodList", "items": [pod("web-1")]})
+    times = load_snapshot(tmp_path).events["last_time"]
+    assert times.notna().all() and times.max().hour == 12

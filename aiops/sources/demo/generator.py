@@ -37,6 +37,7 @@ from typing import Any
 
 from ._common import DEFAULT_NOW, K8S_VERSION, Ctx, Obj, ts
 from ._events import cpath, event
+from ._shop import build_shop
 from ._system import build_cluster, late_logs, node_images
 from ._todo import build_todo
 from ._usage import Rendered, cpu_quantity, mem_quantity, render, write_parquet
@@ -314,6 +315,9 @@ def generate(out_dir: str | Path, seed: int = 42, scale: int = 1,
     node_images(ctx)
     if events_per_pod:
         _extra_events(ctx, events_per_pod)
+    # the second release, once, on the first node; built last and from its own
+    # randomness so the todo namespaces (and their benchmark copies) do not change
+    build_shop(ctx)
     rendered = render(ctx.series, ctx.now, seed)
     _hpa_status(ctx, rendered)
     _metrics(ctx, rendered)
