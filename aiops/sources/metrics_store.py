@@ -201,14 +201,13 @@ class MetricsStore:
     def _compact_dir(self, pdir: Path) -> bool:
         live = _live_files(pdir)
         if len(live) <= 1:
+            _remove(_superseded(pdir))  # left by a compaction that crashed before clean-up
             return False
         upto = max(int(_PART.match(f.name).group(2)) for f in live)  # type: ignore[union-attr]
         table = pa.concat_tables([pq.read_table(f, schema=SCHEMA) for f in live])
         table = _sorted(table)
         _write_atomic(table, pdir / f"cpart-{upto:020d}-{secrets.token_hex(4)}.parquet")
-        for f in _superseded(pdir):
-            with contextlib.suppress(FileNotFoundError):
-                f.unlink()
+        _remove(_superseded(pdir))
         return True
 
     def prune(self) -> list[str]:
@@ -340,6 +339,12 @@ def _write_atomic(table: pa.Table, final: Path) -> None:
             os.fsync(dfd)
         finally:
             os.close(dfd)
+
+
+def _remove(files: list[Path]) -> None:
+    for f in files:
+        with contextlib.suppress(FileNotFoundError):
+            f.unlink()
 
 
 def _scan(pdir: Path) -> tuple[list[tuple[int, Path]], list[tuple[int, Path]]]:
