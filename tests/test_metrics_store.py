@@ -277,3 +277,19 @@ def test_podmetrics_of_unknown_pods_use_the_name(tmp_path: Path) -> None:
 def test_metrics_loader_for_a_snapshot_source() -> None:
     load = metrics_loader("demo")
     assert load().kind("PodMetrics")
+
+
+def test_metrics_loader_lists_only_what_sampling_needs(tmp_path: Path) -> None:
+    from aiops.sources.demo import DATA_DIR
+    from tests.support.kube_replay import KubeReplay
+
+    with KubeReplay(DATA_DIR) as server:
+        load = metrics_loader("kube:replay",
+                              kubeconfig=str(server.write_kubeconfig(tmp_path / "kc")))
+        state = load()
+        paths = {r.path for r in server.requests}
+    assert state.kind("PodMetrics") and state.kind("Pod")
+    assert not any("/events" in p or "/log" in p or "secrets" in p for p in paths)
+    rows = sample_once(state, MetricsStore(tmp_path / "s"))
+    demo_rows = podmetrics_frame(open_source("demo"))
+    pd.testing.assert_frame_equal(_rows(rows), _rows(demo_rows))

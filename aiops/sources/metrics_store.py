@@ -19,10 +19,13 @@ Layout (Parquet, one directory per UTC day)::
 * One writer at a time (an advisory lock on STORE/.lock); any number of readers.
 
 `MetricsStore(path).history()` is a `UsageHistory` that reads only the day
-partitions of the window and only the columns it needs, and computes
-`stats()` with numpy in one pass per resource (about 20 million samples per
-resource in seconds); it gives the same numbers as `container_stats` on the
-same rows.
+partitions of the window and only the columns it needs (pyarrow.dataset), and
+computes `stats()` in one streamed pass holding only the value column (40
+million samples: ~5 s, < 1 GB). Its numbers are those of `container_stats`
+on the same rows (bit-identical on the demo history; a mean may differ in the
+last bit, as pandas sums with Kahan compensation and the store in extended
+precision). Rows are written sorted by (resource, namespace, workload,
+container, pod, time), so a batch holds long runs of one group.
 
 `sample_once` turns metrics.k8s.io PodMetrics into tidy rows; `sample_loop`
 polls on a fixed tick and never stops on a failed poll.
@@ -106,13 +109,15 @@ class _Seq:
 
 
 def _to_table(df: pd.DataFrame) -> pa.Table:
-    """The tidy frame as an Arrow table of SCHEMA, sorted for row-group pruning."""
+    """The tidy frame as an Arrow table of SCHEMA (strings dictionary-encoded), sorted."""
     df = df[USAGE_COLUMNS]
     t = pd.to_datetime(df["time"], utc=True)
     cols: dict[str, Any] = {"time": pa.array(t.to_numpy("datetime64[ns]"),
                                              pa.timestamp("ns", tz="UTC"))}
     for c in STRING_COLUMNS:
         s = df[c]
+        if s.isna().any():
+            s = s.astype(object).where(s.notna(), "")
         if isinstance(s.dtype, pd.CategoricalDtype):
             cats = pa.array(s.cat.categories.astype(str).to_numpy(object), pa.string())
             cols[c] = pa.DictionaryArray.from_arrays(pa.array(s.cat.codes.to_numpy(np.int32)),
@@ -124,8 +129,9 @@ def _to_table(df: pd.DataFrame) -> pa.Table:
 
 
 def _sorted(table: pa.Table) -> pa.Table:
-    """Rows ordered by SORT_KEYS (strings lexicographically), so row groups cover
-    narrow ranges of resource and namespace and filters can skip them."""
+    """Rows ordered by SORT_KEYS (strings lexicographically): a streamed batch then
+    holds long runs of one group (stats() works on runs, not rows), and a row group
+    covers a narrow range of resources and namespaces."""
     table = table.unify_dictionaries().combine_chunks()
     keys = []
     for k in reversed(SORT_KEYS):  # np.lexsort: the last key is the primary one
@@ -588,12 +594,13 @@ def sample_once(source: StateSource, store: MetricsStore,
             f"{state.unavailable['PodMetrics']}",
             "install metrics-server (metrics.k8s.io) or allow get/list on pods.metrics.k8s.io")
     df = podmetrics_frame(state)
-    if seen is not None and not df.empty:
+    if seen is not None:
         pairs = list(zip(zip(df["namespace"], df["pod"], strict=True), df["time"], strict=True))
         fresh = np.array([k not in seen or t > seen[k] for k, t in pairs], dtype=bool)
-        df = df[fresh]
-        for k, t in pairs:
-            seen[k] = max(seen.get(k, t), t)
+        df = df[fresh] if len(df) else df
+        current = {k: max(seen.get(k, t), t) for k, t in pairs}
+        seen.clear()  # only pods still reported: bounded by the cluster's pods
+        seen.update(current)
     if not df.empty:
         store.append(df)
     return df
@@ -658,7 +665,7 @@ def sample_loop(load_fn: Callable[[], Any], store: MetricsStore, every: str | fl
 
 
 def metrics_loader(spec: str = "kube", namespaces: Sequence[str] | None = None,
-                   timeout: float = 15.0) -> Callable[[], Any]:
+                   kubeconfig: str | None = None, timeout: float = 15.0) -> Callable[[], Any]:
     """A light `load_fn` for sample_loop.
 
     For `kube` / `kube:CONTEXT` it lists only what sampling needs (pods, their
@@ -678,7 +685,7 @@ def metrics_loader(spec: str = "kube", namespaces: Sequence[str] | None = None,
         from aiops.model import ClusterState
         from aiops.sources import live
 
-        api = live._connect(arg or None, None, timeout, 1)
+        api = live._connect(arg or None, kubeconfig, timeout, 1)
         try:
             live._check_server(api)
             state = ClusterState(source=spec, context=api.context, captured_at=datetime.now(UTC))

@@ -47,7 +47,8 @@ applies to each pod). How a group is computed depends on `strategy`:
   random sets of 2-4 similar replicas averaged 0.2-0.6 % (max ~3 % at p99)
   and on pairs of very different pods 0.4-1.2 % (max ~5 %). Least data on
   the wire, but every statistic and grid level re-evaluates the subquery: on
-  1,000 containers x 14 days it took ~4-5x the time of "hybrid".
+  1,000 containers x 14 days (2 cores) it took 84 s against 23 s for "hybrid"
+  and 19 s for "points" (benchmarks/bench_usage.py).
 
 A segment whose pushed-down numbers come back NaN (a NaN sample poisons
 `avg_over_time`) is recomputed from its points with NaN dropped.
@@ -112,14 +113,15 @@ BY_SEG = "namespace, pod, container, id"  # one container instance; `id` changes
 
 DEFAULT_WINDOW = "14d"
 MIN_STEP_S = 60
-STATS_MAX_POINTS = 4032  # CPU points per series: 14 days at 5 minutes
+STATS_MAX_POINTS = 4032  # points per series in stats(): 14 days at 5 minutes
 FIRST_LAST_BUCKETS = 64
 STRATEGIES = ("hybrid", "pushdown", "points")
 SAMPLES_MAX_POINTS = 10000  # Prometheus refuses more than 11,000 points per series
 # quantile grid of the mixture combination (min and max are added)
 MIXTURE_GRID = (0.1, 0.25, 0.5, 0.75, 0.85, 0.9, 0.925, 0.95, 0.975, 0.99, 0.995)
 MAX_REGEX_CHARS = 16000
-RETRY_STATUSES = (429, 502, 503, 504)
+# not 503: Prometheus answers a query timeout with it, and re-running is futile
+RETRY_STATUSES = (429, 502, 504)
 EVENT_COLUMNS = ["namespace", "pod", "container", "workload_kind", "workload",
                  "oom_kills", "restarts"]
 CADVISOR_HINT = ("exported by cAdvisor via the kubelet (/metrics/cadvisor): add the kubelet's "
@@ -378,7 +380,7 @@ class PrometheusHistory:
     headers: extra headers (e.g. ``{"X-Scope-OrgID": "tenant"}``).
     verify / ca_file: TLS verification (``verify=False`` disables it).
     timeout: seconds per request (also sent as the query's server-side timeout).
-    retries: retries on connection errors and 429/502/503/504.
+    retries: retries on connection errors and 429/502/504 answers.
     at: evaluation time (datetime, ISO string or epoch seconds), default now.
     selector: extra label matchers for every query, e.g. ``cluster="prod"``.
     state: a ClusterState used to map pods kube-state-metrics does not know.
@@ -435,8 +437,10 @@ class PrometheusHistory:
         self.on_query = on_query
         self.queries: list[QueryRecord] = []
         self.notes: list[str] = []
+        self._scrape_s: float | None = None
         self._lock = threading.Lock()
-        retry = Retry(total=retries, connect=retries, read=retries, status=retries, other=0,
+        # a read timeout is not retried either: the query would only time out again
+        retry = Retry(total=retries, connect=retries, read=0, status=retries, other=0,
                       backoff_factor=0.5, backoff_max=8, status_forcelist=RETRY_STATUSES,
                       allowed_methods={"GET", "POST"}, raise_on_status=False,
                       respect_retry_after_header=True)
@@ -626,6 +630,24 @@ class PrometheusHistory:
         pod = f"pod=~{_q(_alt(pods))}" if pods else ""
         return self._sel(ns_matcher, pod, 'container!=""', 'container!="POD"')
 
+    def _step(self, step: int, end: float) -> int:
+        """`step`, or the CPU scrape interval when scrapes are sparser: irate needs
+        two scrapes within 2 steps, and finer steps would only repeat points."""
+        if self._scrape_s is None:
+            query = (f"quantile(0.5, count_over_time({CPU_METRIC}"
+                     f"{self._container_sel('')}[1h]))")
+            try:
+                found = self.instant(query, end, "estimate the scrape interval")
+            except PrometheusError as exc:  # best effort: the real queries will tell
+                log.debug("scrape interval unknown: %s", exc)
+                found = []
+            counts = [_value(r) for r in found]
+            n = counts[0] if counts and not math.isnan(counts[0]) else 0.0
+            self._scrape_s = 3600.0 / (n - 1) if n >= 2 else 0.0
+        if self._scrape_s > step * 1.05:
+            return math.ceil(self._scrape_s)
+        return step
+
     def _window(self, window: str | None) -> tuple[float, float]:
         td = window_delta(window or DEFAULT_WINDOW)
         assert td is not None
@@ -732,8 +754,8 @@ class PrometheusHistory:
                                  "e.g. 0.5, 0.95, 0.99")
         w, end = self._window(window)
         start = end - w
-        step = self.stats_step or _step_for(w, STATS_MAX_POINTS)
         self._require(CADVISOR_METRICS, start, end, CADVISOR_HINT, "compute usage statistics")
+        step = self.stats_step or self._step(_step_for(w, STATS_MAX_POINTS), end)
         inv = {"cpu": self._inventory(CPU_METRIC, namespaces, start, end),
                "memory": self._inventory(MEM_METRIC, namespaces, start, end)}
         pods = {(s["namespace"], s["pod"]) for series in inv.values() for s in series}
@@ -918,6 +940,7 @@ class PrometheusHistory:
 
         first_b: dict[float, set[tuple[str, str]]] = defaultdict(set)
         last_b: dict[float, set[tuple[str, str]]] = defaultdict(set)
+        rough: dict[tuple[str, ...], tuple[float, float]] = {}
         for chunk, result in self._pmap(ranged, jobs):
             for r in result:
                 labels = r.get("metric") or {}
@@ -926,6 +949,7 @@ class PrometheusHistory:
                     pod = (labels.get("namespace", ""), labels.get("pod", ""))
                     first_b[min(ts)].add(pod)
                     last_b[max(ts)].add(pod)
+                    rough[self._seg_key(labels)] = (max(lo, min(ts) - bucket), max(ts))
         S = _dur(step)
         refine = []
         for t_bucket, bucket_pods in first_b.items():
@@ -960,8 +984,10 @@ class PrometheusHistory:
                     if not math.isnan(v):
                         got[stat] = min(got.get(stat, v), v) if stat == "first" else \
                             max(got.get(stat, v), v)
-        return {k: (v.get("first", math.nan), v.get("last", math.nan))
-                for k, v in found.items()}
+        # a refinement that found nothing (data only just before the window): the
+        # bucket's bounds
+        return {k: (found[k].get("first", b[0]), found[k].get("last", b[1]))
+                for k, b in rough.items()}
 
     def _combine(self, resource: str, segs: dict[tuple[str, ...], _Seg],
                  owners: dict[tuple[str, str], tuple[str, str]],
@@ -1020,10 +1046,10 @@ class PrometheusHistory:
         short spike is never lost to down-sampling.
         """
         w, end = self._window(window)
-        step = _step_for(w, SAMPLES_MAX_POINTS)
+        self._require(CADVISOR_METRICS, end - w, end, CADVISOR_HINT, "read usage samples")
+        step = self._step(_step_for(w, SAMPLES_MAX_POINTS), end)
         end_al = math.floor(end / step) * step
         start_al = math.ceil((end - w) / step) * step
-        self._require(CADVISOR_METRICS, end - w, end, CADVISOR_HINT, "read usage samples")
         inv = {"cpu": self._inventory(CPU_METRIC, namespaces, end - w, end),
                "memory": self._inventory(MEM_METRIC, namespaces, end - w, end)}
         pods = {(s["namespace"], s["pod"]) for series in inv.values() for s in series}
@@ -1121,7 +1147,7 @@ class PrometheusHistory:
             kind, workload = owners.get((key[0], key[1])) or owner_from_name(key[1])
             rows.append({"namespace": key[0], "pod": key[1], "container": key[2],
                          "workload_kind": kind, "workload": workload,
-                         "oom_kills": min(ooms, restarts) if restarts else ooms,
+                         "oom_kills": min(ooms, restarts),
                          "restarts": restarts})
         return pd.DataFrame(rows, columns=EVENT_COLUMNS)
 
