@@ -6,12 +6,12 @@ kubelet events with fieldPath), so the rules are exercised on real shapes.
 
 from __future__ import annotations
 
-import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiops.diagnose.finding import Action, Finding
 from aiops.model import ClusterState
+from tests.support.jsonpatch import apply_patch
 
 Obj = dict[str, Any]
 NOW = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
@@ -154,35 +154,6 @@ def state(*objs: Obj, logs: dict[tuple[str, str, str], str] | None = None,
 
 
 # -- RFC 6902 (add/remove/replace) to check an Action's patch and inverse ------------
-
-def _decode(path: str) -> list[str]:
-    return [p.replace("~1", "/").replace("~0", "~") for p in path.split("/")[1:]]
-
-
-def apply_patch(doc: Obj, ops: list[Obj]) -> Obj:
-    out = copy.deepcopy(doc)
-    for op in ops:
-        parts = _decode(op["path"])
-        parent: Any = out
-        for p in parts[:-1]:
-            parent = parent[int(p)] if isinstance(parent, list) else parent[p]
-        key = parts[-1]
-        if isinstance(parent, list):
-            i = len(parent) if key == "-" else int(key)
-            if op["op"] == "add":
-                parent.insert(i, op["value"])
-            elif op["op"] == "remove":
-                del parent[i]
-            else:
-                parent[i] = op["value"]
-        elif op["op"] == "remove":
-            del parent[key]
-        elif op["op"] == "replace":
-            assert key in parent, f"replace of a missing path {op['path']}"
-            parent[key] = op["value"]
-        else:
-            parent[key] = op["value"]
-    return out
 
 
 def assert_round_trip(action: Action, obj: Obj) -> Obj:

@@ -15,6 +15,7 @@ from aiops.diagnose.context import Context
 from aiops.diagnose.finding import Action, Finding
 from aiops.diagnose.registry import RULES, load_rules
 from aiops.model import ClusterState
+from tests.support.jsonpatch import apply_patch
 
 Obj = dict[str, Any]
 NOW = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)
@@ -200,37 +201,6 @@ def one(rule_id: str, state: ClusterState) -> Finding:
 
 def _unescape(token: str) -> str:
     return token.replace("~1", "/").replace("~0", "~")
-
-
-def _walk(doc: Any, path: str) -> tuple[Any, str | int]:
-    parts = [_unescape(p) for p in path.split("/")[1:]]
-    cur = doc
-    for p in parts[:-1]:
-        cur = cur[int(p)] if isinstance(cur, list) else cur[p]
-    last: str | int = parts[-1]
-    if isinstance(cur, list) and last != "-":
-        last = int(last)
-    return cur, last
-
-
-def apply_patch(doc: Obj, ops: list[Obj]) -> Obj:
-    """Apply add/remove/replace ops to a deep copy; raise on a missing path."""
-    out = copy.deepcopy(doc)
-    for op in ops:
-        parent, key = _walk(out, op["path"])
-        if op["op"] == "add":
-            if isinstance(parent, list):
-                parent.insert(len(parent) if key == "-" else key, copy.deepcopy(op["value"]))
-            else:
-                parent[key] = copy.deepcopy(op["value"])
-        elif op["op"] == "remove":
-            del parent[key]
-        elif op["op"] == "replace":
-            parent[key]  # must exist
-            parent[key] = copy.deepcopy(op["value"])
-        else:
-            raise ValueError(op["op"])
-    return out
 
 
 def assert_reversible(action: Action, obj: Obj) -> Obj:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiops.model import ClusterState
+from tests.support.jsonpatch import apply_patch
 
 Obj = dict[str, Any]
 NOW = datetime(2026, 11, 23, 8, 0, 0, tzinfo=UTC)
@@ -326,38 +327,6 @@ def state(*objs: Obj, logs: dict | None = None, previous_logs: dict | None = Non
 
 
 # -- JSON patch (RFC 6902 add/remove/replace), to check Action inverses ----------------------------
-def _parts(path: str) -> list[str]:
-    return [p.replace("~1", "/").replace("~0", "~") for p in path.split("/")[1:]]
-
-
-def apply_patch(doc: Obj, ops: list[Obj]) -> Obj:
-    doc = copy.deepcopy(doc)
-    for op in ops:
-        *parents, last = _parts(op["path"])
-        cur: Any = doc
-        for p in parents:
-            cur = cur[int(p)] if isinstance(cur, list) else cur[p]
-        if op["op"] in ("add", "replace"):
-            if isinstance(cur, list):
-                if last == "-":
-                    cur.append(op["value"])
-                elif op["op"] == "add":
-                    cur.insert(int(last), op["value"])
-                else:
-                    cur[int(last)] = op["value"]
-            else:
-                if op["op"] == "replace":
-                    assert last in cur, f"replace of missing {op['path']}"
-                cur[last] = copy.deepcopy(op["value"])
-        elif op["op"] == "remove":
-            if isinstance(cur, list):
-                del cur[int(last)]
-            else:
-                del cur[last]
-        else:
-            raise ValueError(op["op"])
-    return doc
-
 
 def roundtrip(obj: Obj, action: Any) -> Obj:
     """Apply the action's patch, check the inverse restores `obj`; return the patched one."""

@@ -13,6 +13,7 @@ import pytest
 
 from aiops.model import ClusterState
 from aiops.usage import USAGE_COLUMNS
+from tests.support.jsonpatch import apply_patch
 
 MI = 2**20
 START = pd.Timestamp("2026-01-01", tz="UTC")
@@ -149,32 +150,6 @@ def make() -> SimpleNamespace:
     return SimpleNamespace(workload=workload, hpa=hpa, node=node, state=state, series=series,
                            history=history, known=known, MI=MI, START=START)
 
-
-def apply_patch(doc: Any, ops: list[dict[str, Any]]) -> Any:
-    """A tiny RFC 6902 applier (add, remove, replace) for round-trip tests."""
-    doc = copy.deepcopy(doc)
-    for op in ops:
-        parts = [p.replace("~1", "/").replace("~0", "~") for p in op["path"].split("/")[1:]]
-        parent = doc
-        for p in parts[:-1]:
-            parent = parent[int(p)] if isinstance(parent, list) else parent[p]
-        last = parts[-1]
-        if isinstance(parent, list):
-            idx = len(parent) if last == "-" else int(last)
-            if op["op"] == "add":
-                parent.insert(idx, copy.deepcopy(op["value"]))
-            elif op["op"] == "remove":
-                parent.pop(idx)
-            else:
-                parent[idx] = copy.deepcopy(op["value"])
-        elif op["op"] == "remove":
-            del parent[last]
-        elif op["op"] == "replace":
-            assert last in parent, f"replace of a missing member {op['path']}"
-            parent[last] = copy.deepcopy(op["value"])
-        else:
-            parent[last] = copy.deepcopy(op["value"])
-    return doc
 
 
 @pytest.fixture
