@@ -1,0 +1,1 @@
+"""Posture checks, one module per family (see aiops/security/registry.py)."""
