@@ -70,7 +70,7 @@ def test_helm_output_with_bad_documents(tmp_path):
     # the Deployment's first line of content (after the '---' and the comment)
     deployment = state.kind("Deployment")[0]
     assert origin[id(deployment)] == (str(f), 3)
-    report = audit(state, checks=["image-tag-latest"])
+    report = audit(state, checks=["image-tag-latest"], origin=origin)
     [r] = report.failures()
     assert (r.namespace, r.name, r.file, r.line) == ("default", "shop-web", str(f), 3)
 
