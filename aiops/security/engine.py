@@ -140,11 +140,12 @@ def audit(state: ClusterState, *, checks: list[str] | None = None,
     results: list[Result] = []
     failures: list[CheckFailure] = []
     ns_annotations = {n: annotations(o) for n, o in ctx.namespace_objects.items()}
+    cache: dict[int, _Identity] = {}
     for cid, chk in registry.items():
         if checks and cid not in checks:
             continue
         try:
-            results.extend(_run(chk, ctx, config, ns_annotations))
+            results.extend(_run(chk, ctx, config, ns_annotations, cache))
         except Exception as exc:  # isolate a broken check; report it
             failures.append(CheckFailure(cid, f"{type(exc).__name__}: {exc}"))
     enforced = {n: _labels(ctx, n).get("pod-security.kubernetes.io/enforce", "")
@@ -159,18 +160,34 @@ def _labels(ctx: AuditContext, namespace: str) -> dict[str, str]:
     return labels if isinstance(labels, dict) else {}
 
 
-def _run(chk: Check, ctx: AuditContext, config: ex.Config,
-         ns_annotations: dict[str, dict[str, str]]) -> list[Result]:
-    out: list[Result] = []
-    for subject in ctx.iter_targets(chk.target, chk.kinds):
+_Identity = tuple[str, str, str, str, dict[str, str], str, "int | None"]
+
+
+def _identity(subject: Any, ctx: AuditContext, cache: dict[int, _Identity],
+              ns_annotations: dict[str, dict[str, str]]) -> _Identity:
+    """namespace, kind, name, container, annotations, file, line of a subject,
+    worked out once per audit (every check of its target asks again)."""
+    key = id(subject)
+    hit = cache.get(key)
+    if hit is None:
         ns, kind, name, container, ann = _subject_identity(subject)
         if kind == "Namespace":
             ann = ns_annotations.get(name, {})
-        found = _violations(chk.fn(subject, ctx))
         obj = subject.workload.obj if isinstance(subject, Container) else (
             subject.obj if isinstance(subject, Workload) else
             subject if isinstance(subject, dict) else ctx.namespace_objects.get(subject, {}))
-        file, line = ctx.where(obj)
+        hit = cache[key] = (ns, kind, name, container, ann, *ctx.where(obj))
+    return hit
+
+
+def _run(chk: Check, ctx: AuditContext, config: ex.Config,
+         ns_annotations: dict[str, dict[str, str]],
+         cache: dict[int, _Identity]) -> list[Result]:
+    out: list[Result] = []
+    for subject in ctx.iter_targets(chk.target, chk.kinds):
+        found = _violations(chk.fn(subject, ctx))
+        ns, kind, name, container, ann, file, line = _identity(subject, ctx, cache,
+                                                               ns_annotations)
         if not found:
             out.append(Result(chk, ns, kind, name, container, True, file=file, line=line))
             continue

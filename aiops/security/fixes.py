@@ -8,10 +8,7 @@ namespace's traffic, and anything cluster-wide are critical.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
-
-import jsonpatch
 
 from aiops.diagnose.actions import target_of
 from aiops.diagnose.finding import Action
@@ -27,18 +24,38 @@ def patch(obj: Obj, changes: dict[Path, Any], *, description: str, tier: str = "
     """One Action setting (or, with REMOVE, deleting) several paths of `obj`.
 
     Each change is computed against the object as the earlier ones left it, so two
-    fields under one missing parent give one valid patch."""
-    work = copy.deepcopy(obj)
+    fields under one missing parent give one valid patch. The object itself is
+    never modified: only the nodes on a changed path are copied."""
+    work: Any = obj
     ops: list[dict[str, Any]] = []
     inverse: list[dict[str, Any]] = []
-    for path, value in changes.items():
+    for i, (path, value) in enumerate(changes.items()):
         step, undo = remove_ops(work, path) if value is REMOVE else set_ops(work, path, value)
         if step:
-            work = jsonpatch.apply_patch(work, step)
+            if i < len(changes) - 1:
+                work = _with(work, path, value)
             ops.extend(step)
             inverse[:0] = undo
     return Action("patch", _target(obj), description, tier, ops, inverse,
                   validate or _validate(obj))
+
+
+def _with(node: Any, path: Path, value: Any) -> Any:
+    """A copy of `node` with `path` set to `value` (or removed, for REMOVE), sharing
+    every subtree off the path; missing parents become objects."""
+    if not path:
+        return value
+    key, rest = path[0], path[1:]
+    if isinstance(node, list) and isinstance(key, int):
+        out_list = list(node)
+        out_list[key] = _with(node[key], rest, value)
+        return out_list
+    out = dict(node) if isinstance(node, dict) else {}
+    if not rest and value is REMOVE:
+        out.pop(key, None)  # type: ignore[arg-type]
+    else:
+        out[key] = _with(out.get(key), rest, value)  # type: ignore[index]
+    return out
 
 
 def container_patch(c: Container, changes: dict[Path, Any], *, description: str,

@@ -133,3 +133,59 @@ def _add_object(obj: Any, where: str, label: str, line: int | None, state: Clust
         return
     state.objects.setdefault(kind, []).append(scrub_object(obj) if kind == "Secret" else obj)
     origin[id(obj)] = (where, line)
+
+
+# -- the other way: a cluster's objects as manifests ------------------------------
+# what the API server adds and a manifest does not carry
+_SERVER_FIELDS = ("uid", "resourceVersion", "generation", "creationTimestamp",
+                  "managedFields", "selfLink", "ownerReferences")
+_NOT_MANIFESTS = ("Event", "Endpoints", "PodMetrics", "NodeMetrics", "Node",
+                  "PersistentVolume", "ReplicaSet", "Pod", "Job")
+
+
+def as_manifests(state: ClusterState) -> list[dict[str, Any]]:
+    """The objects a user would have written (top-level, no status, no server
+    fields): what `--manifests` audits, e.g. to compare with a manifest scanner.
+
+    Pods, ReplicaSets and Jobs are kept only when no controller owns them."""
+    out = []
+    for kind, objs in state.objects.items():
+        for o in objs:
+            md = o.get("metadata") if isinstance(o, dict) else None
+            if not isinstance(md, dict):
+                continue
+            owned = any(isinstance(r, dict) and r.get("controller")
+                        for r in md.get("ownerReferences") or [])
+            if kind in _NOT_MANIFESTS and (owned or kind in ("Event", "Endpoints", "Node",
+                                                             "PodMetrics", "NodeMetrics",
+                                                             "PersistentVolume")):
+                continue
+            m = {k: v for k, v in md.items() if k not in _SERVER_FIELDS}
+            ann = {k: v for k, v in (m.get("annotations") or {}).items()
+                   if k != "kubectl.kubernetes.io/last-applied-configuration"}
+            if ann:
+                m["annotations"] = ann
+            else:
+                m.pop("annotations", None)
+            doc = {"apiVersion": o.get("apiVersion") or BY_KIND[kind].api_version,
+                   "kind": kind, "metadata": m}
+            doc.update({k: v for k, v in o.items()
+                        if k not in ("apiVersion", "kind", "metadata", "status")})
+            out.append(doc)
+    return out
+
+
+def write_manifests(objs: list[dict[str, Any]], path: str | os.PathLike[str]) -> Path:
+    """One multi-document YAML file per namespace under `path` (cluster-scoped
+    objects in _cluster.yaml)."""
+    root = Path(path)
+    root.mkdir(parents=True, exist_ok=True)
+    by_ns: dict[str, list[dict[str, Any]]] = {}
+    for o in objs:
+        by_ns.setdefault(o["metadata"].get("namespace") or "_cluster", []).append(o)
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    for ns, docs in sorted(by_ns.items()):
+        (root / f"{ns}.yaml").write_text(
+            yaml.dump_all(docs, Dumper=dumper, sort_keys=False, default_flow_style=False),
+            encoding="utf-8")
+    return root

@@ -169,18 +169,24 @@ class AuditContext:
     def workloads(self) -> list[Workload]:
         """Pod-spec holders, each audited once, at its top controller present in the
         state: a Deployment's ReplicaSets and pods are not audited again."""
-        present = {(namespace_of(o), o.get("kind"), meta(o).get("name"))
-                   for k in POD_SPEC_PATHS for o in self.state.kind(k)}
+        present: set[tuple[Any, Any, Any]] = set()
+        for k in POD_SPEC_PATHS:
+            for o in self.state.kind(k):
+                m = meta(o) if isinstance(o, dict) else {}
+                present.add((m.get("namespace") or "", k, m.get("name")))
         out = []
         for kind in POD_SPEC_PATHS:
             for o in self.state.kind(kind):
                 if not isinstance(o, dict):
                     continue
-                refs = meta(o).get("ownerReferences")
-                owner = next((r for r in refs if isinstance(r, dict) and r.get("controller")),
-                             None) if isinstance(refs, list) else None
-                if owner and (namespace_of(o), owner.get("kind"), owner.get("name")) in present:
-                    continue
+                m = meta(o)
+                refs = m.get("ownerReferences")
+                if isinstance(refs, list) and refs:
+                    owner = next((r for r in refs if isinstance(r, dict)
+                                  and r.get("controller")), None)
+                    if owner and (m.get("namespace") or "", owner.get("kind"),
+                                  owner.get("name")) in present:
+                        continue
                 out.append(Workload(o))
         return out
 
