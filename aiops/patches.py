@@ -18,16 +18,18 @@ def pointer(*parts: object) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
-def value_at(obj: Any, path: Path) -> Any:
-    """The value at a path of keys and list indexes, or None when absent."""
+MISSING = object()  # a path that does not exist (unlike one holding null)
+
+
+def value_at(obj: Any, path: Path, default: Any = None) -> Any:
+    """The value at a path of keys and list indexes, or `default` when absent."""
     cur = obj
     for p in path:
-        if isinstance(cur, dict) and isinstance(p, str):
-            cur = cur.get(p)
-        elif isinstance(cur, list) and isinstance(p, int) and -len(cur) <= p < len(cur):
-            cur = cur[p]
-        else:
-            return None
+        in_dict = isinstance(cur, dict) and isinstance(p, str) and p in cur
+        in_list = isinstance(cur, list) and isinstance(p, int) and -len(cur) <= p < len(cur)
+        if not (in_dict or in_list):
+            return default
+        cur = cur[p]
     return cur
 
 
@@ -35,20 +37,22 @@ def set_ops(obj: Any, path: Path, value: Any) -> tuple[list[Op], list[Op]]:
     """Set `path` in `obj` to `value`: (patch, inverse).
 
     The first missing parent on the way is added whole, holding the rest of the
-    path, so the patch applies to the object as it is now.
-    """
+    path, so the patch applies to the object as it is now. A parent holding null
+    is replaced (and restored to null by the inverse)."""
     cur = obj
     for depth, key in enumerate(path):
+        nxt = value_at(cur, (key,), MISSING)
+        at = pointer(*path[:depth + 1])
         last = depth == len(path) - 1
-        nxt = value_at(cur, (key,))
-        if nxt is None:
+        if nxt is MISSING or (nxt is None and not last):
             tree: Any = value
             for k in reversed(path[depth + 1:]):
                 tree = {k: tree}
-            at = pointer(*path[:depth + 1])
-            return [{"op": "add", "path": at, "value": tree}], [{"op": "remove", "path": at}]
+            if nxt is MISSING:
+                return [{"op": "add", "path": at, "value": tree}], [{"op": "remove", "path": at}]
+            return ([{"op": "replace", "path": at, "value": tree}],
+                    [{"op": "replace", "path": at, "value": None}])
         if last:
-            at = pointer(*path)
             return ([{"op": "replace", "path": at, "value": value}],
                     [{"op": "replace", "path": at, "value": nxt}])
         cur = nxt
@@ -57,8 +61,8 @@ def set_ops(obj: Any, path: Path, value: Any) -> tuple[list[Op], list[Op]]:
 
 def remove_ops(obj: Any, path: Path) -> tuple[list[Op], list[Op]]:
     """Remove `path` from `obj` (nothing to do when it is absent)."""
-    old = value_at(obj, path)
-    if old is None:
+    old = value_at(obj, path, MISSING)
+    if old is MISSING:
         return [], []
     at = pointer(*path)
     return [{"op": "remove", "path": at}], [{"op": "add", "path": at, "value": old}]
