@@ -220,11 +220,17 @@ class AuditContext:
     def objects(self, kind: str) -> list[Obj]:
         return [o for o in self.state.kind(kind) if isinstance(o, dict)]
 
+    @cached_property
+    def _by_name(self) -> dict[tuple[str, str, Any], Obj]:
+        return {(kind, ns, meta(o).get("name")): o
+                for (kind, ns), objs in self._by_ns.items() for o in objs}
+
     def get(self, kind: str, namespace: str, name: str) -> Obj | None:
-        for o in self.in_namespace(kind, namespace):
-            if meta(o).get("name") == name:
-                return o
-        return None
+        """One object by kind, namespace ('' for cluster-scoped) and name."""
+        try:
+            return self._by_name.get((kind, namespace, name))
+        except TypeError:  # an unhashable name from a malformed object
+            return None
 
     def where(self, obj: Obj) -> tuple[str, int | None]:
         """The file and line an object came from (manifests), else ("", None)."""

@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from aiops.diagnose.finding import Action
 from aiops.patches import pointer
 from aiops.redact import credential_in_text, credential_reason
 from aiops.security.check import Refs, Violation
@@ -18,23 +17,6 @@ from aiops.security.subjects import AuditContext, Container, Workload, annotatio
 
 FAMILY = "hardening"
 MIRROR = "kubernetes.io/config.mirror"
-
-
-def exact_inverse(action: Action, obj: dict[str, Any]) -> Action:
-    """Make the inverse restore fields that were present but null: the shared patch
-    builder treats null as absent, so its inverse would drop the key instead."""
-    for op in action.inverse:
-        if op["op"] != "remove":
-            continue
-        parent: Any = obj
-        parts = op["path"].split("/")[1:]
-        for p in parts[:-1]:
-            p = p.replace("~1", "/").replace("~0", "~")
-            parent = parent[int(p)] if isinstance(parent, list) else parent.get(p, {})
-        last = parts[-1].replace("~1", "/").replace("~0", "~")
-        if isinstance(parent, dict) and last in parent and parent[last] is None:
-            op["op"], op["value"] = "replace", None
-    return action
 
 
 @check("read-only-root-filesystem", family=FAMILY, severity="warning", category="security",
@@ -56,7 +38,7 @@ def read_only_root(c: Container, ctx: AuditContext) -> Violation | None:
                              description=f"set readOnlyRootFilesystem true on container {c.name}")
     return Violation(
         f"container {c.name} has readOnlyRootFilesystem {what}",
-        exact_inverse(action, c.workload.obj),
+        action,
         "set securityContext.readOnlyRootFilesystem: true and mount an emptyDir on every "
         "path the app writes to (e.g. /tmp), or it will fail on its first write")
 
@@ -93,7 +75,7 @@ def automount_token(w: Workload, ctx: AuditContext) -> Violation | None:
     return Violation(
         f"{w.kind} {w.name} mounts the API token of ServiceAccount {sa_name} "
         f"(automountServiceAccountToken {why})",
-        exact_inverse(action, w.obj),
+        action,
         "set automountServiceAccountToken: false on the pod spec (or on the ServiceAccount); "
         "if the app calls the API server, keep the token and exempt the workload instead")
 
