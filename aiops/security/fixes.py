@@ -33,6 +33,8 @@ def patch(obj: Obj, changes: dict[Path, Any], *, description: str, tier: str = "
     inverse: list[dict[str, Any]] = []
     for path, value in changes.items():
         step, undo = remove_ops(work, path) if value is REMOVE else set_ops(work, path, value)
+        if step and step[0]["op"] == "add" and _holds_null(work, step[0]["path"]):
+            undo = [{"op": "replace", "path": step[0]["path"], "value": None}]
         if step:
             work = jsonpatch.apply_patch(work, step)
             ops.extend(step)
@@ -63,6 +65,21 @@ def create(manifest: Obj, *, description: str, tier: str) -> Action:
                   [{"op": "add", "path": "", "value": manifest}], [],
                   [f"kubectl get {t['kind'].lower()} {t['name']}{ns} succeeds",
                    f"rollback: kubectl delete {t['kind'].lower()} {t['name']}{ns}"])
+
+
+def _holds_null(obj: Obj, pointer: str) -> bool:
+    """Whether `pointer` names a member that is present with the value null: the
+    `add` over it must be undone by restoring the null, not by removing the key."""
+    parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]]
+    cur: Any = obj
+    for p in parts[:-1]:
+        if isinstance(cur, dict):
+            cur = cur.get(p)
+        elif isinstance(cur, list) and p.isdigit() and int(p) < len(cur):
+            cur = cur[int(p)]
+        else:
+            return False
+    return bool(parts) and isinstance(cur, dict) and parts[-1] in cur and cur[parts[-1]] is None
 
 
 def _target(obj: Obj) -> dict[str, str]:
