@@ -27,8 +27,10 @@ def patch(obj: Obj, changes: dict[Path, Any], *, description: str, tier: str = "
     """One Action setting (or, with REMOVE, deleting) several paths of `obj`.
 
     Each change is computed against the object as the earlier ones left it, so two
-    fields under one missing parent give one valid patch."""
-    work = copy.deepcopy(obj)
+    fields under one missing parent give one valid patch. A single change needs no
+    scratch copy (audits build thousands of these)."""
+    several = len(changes) > 1
+    work = copy.deepcopy(obj) if several else obj
     ops: list[dict[str, Any]] = []
     inverse: list[dict[str, Any]] = []
     for path, value in changes.items():
@@ -36,7 +38,8 @@ def patch(obj: Obj, changes: dict[Path, Any], *, description: str, tier: str = "
         if step and step[0]["op"] == "add" and _holds_null(work, step[0]["path"]):
             undo = [{"op": "replace", "path": step[0]["path"], "value": None}]
         if step:
-            work = jsonpatch.apply_patch(work, step)
+            if several:
+                work = jsonpatch.apply_patch(work, step, in_place=True)
             ops.extend(step)
             inverse[:0] = undo
     return Action("patch", _target(obj), description, tier, ops, inverse,

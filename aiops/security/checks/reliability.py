@@ -66,12 +66,13 @@ def _pdb_selectors(ctx: AuditContext) -> dict[str, list[Any]]:
     return memo(ctx, "reliability.pdbs", build)
 
 
-def _replicated_by_ns(ctx: AuditContext) -> dict[str, list[Workload]]:
-    def build() -> dict[str, list[Workload]]:
-        out: dict[str, list[Workload]] = {}
+def _replicated_by_ns(ctx: AuditContext) -> dict[str, list[tuple[Workload, Obj]]]:
+    """namespace -> its workloads with a replica count, and their pod labels."""
+    def build() -> dict[str, list[tuple[Workload, Obj]]]:
+        out: dict[str, list[tuple[Workload, Obj]]] = {}
         for w in ctx.workloads:
             if w.replicas is not None:
-                out.setdefault(w.namespace, []).append(w)
+                out.setdefault(w.namespace, []).append((w, pod_labels(w)))
         return out
     return memo(ctx, "reliability.replicated", build)
 
@@ -204,8 +205,8 @@ def _zero_disruptions(pdb: Obj, ctx: AuditContext) -> str | None:
         return "minAvailable is 100%"
     if isinstance(ma, int) and ma > 0:
         sel = spec.get("selector")
-        ws = [w for w in _replicated_by_ns(ctx).get(namespace_of(pdb), [])
-              if selector_matches(sel, pod_labels(w))]
+        ws = [w for w, labels in _replicated_by_ns(ctx).get(namespace_of(pdb), [])
+              if selector_matches(sel, labels)]
         total = sum(w.replicas or 0 for w in ws)
         if ws and total <= ma:
             names = ", ".join(f"{w.kind} {w.name}" for w in ws[:3])
