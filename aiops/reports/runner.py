@@ -83,6 +83,14 @@ register_report(ReportSpec(
     description="Monthly cost by namespace, workload and team with idle, nodes, PVCs, savings",
     defaults={"namespaces": "", "window": "14d"},
 ))
+register_report(ReportSpec(
+    name="security",
+    notebook="reports/security.ipynb",
+    title="Weekly security posture",
+    description="Posture score and trend, PSS levels, top risks by exposure, RBAC, network "
+                "exposure, failing checks with fixes, exemptions",
+    defaults={"namespaces": "", "window": "90d"},  # window: how far back the trend reaches
+))
 
 
 def get_report(name: str) -> ReportSpec:
