@@ -247,7 +247,7 @@ def _rule(chk: Check, failed: list[Result]) -> dict[str, Any]:
         help_text = help_text.rstrip(".") + f". Same control in: {refs}."
     props: dict[str, Any] = {"category": chk.category, "family": chk.family,
                              "severity": chk.severity, "refs": chk.refs.to_dict(),
-                             "tags": [chk.category, chk.family, "kubernetes"]}
+                             "tags": list(dict.fromkeys([chk.category, chk.family, "kubernetes"]))}
     if chk.category == "security":
         props["security-severity"] = SECURITY_SEVERITY[chk.severity]
     return {"id": chk.id, "name": _rule_name(chk.id),
