@@ -7,6 +7,7 @@ because a JSON patch cannot add below a path that does not exist.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 Op = dict[str, Any]
@@ -15,6 +16,12 @@ Path = tuple[str | int, ...]
 
 def pointer(*parts: object) -> str:
     """RFC 6901 JSON pointer from path parts ('/' and '~' escaped)."""
+    return _pointer(parts)
+
+
+@lru_cache(maxsize=4096)
+def _pointer(parts: tuple[object, ...]) -> str:
+    # the same few paths (a container's securityContext...) recur across workloads
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
@@ -42,9 +49,9 @@ def set_ops(obj: Any, path: Path, value: Any) -> tuple[list[Op], list[Op]]:
     cur = obj
     for depth, key in enumerate(path):
         nxt = value_at(cur, (key,), MISSING)
-        at = pointer(*path[:depth + 1])
         last = depth == len(path) - 1
         if nxt is MISSING or (nxt is None and not last):
+            at = _pointer(path[:depth + 1])
             tree: Any = value
             for k in reversed(path[depth + 1:]):
                 tree = {k: tree}
@@ -53,6 +60,7 @@ def set_ops(obj: Any, path: Path, value: Any) -> tuple[list[Op], list[Op]]:
             return ([{"op": "replace", "path": at, "value": tree}],
                     [{"op": "replace", "path": at, "value": None}])
         if last:
+            at = _pointer(path)
             return ([{"op": "replace", "path": at, "value": value}],
                     [{"op": "replace", "path": at, "value": nxt}])
         cur = nxt

@@ -49,7 +49,7 @@ class Refs:
         return out
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Violation:
     """One way a subject fails a check: what is wrong, in one sentence, and the
     Action that fixes it (None when only a human can, e.g. pick a digest)."""
@@ -86,7 +86,7 @@ class Check:
             raise ValueError(f"check {self.id}: target 'object' needs kinds")
 
 
-@dataclass
+@dataclass(slots=True)
 class Result:
     """One check on one subject: failed (`passed` False) or passed."""
 

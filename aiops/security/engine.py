@@ -7,8 +7,8 @@ scores; `AuditReport.failures()` is what outputs list.
 
 from __future__ import annotations
 
+import gc
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,36 +121,58 @@ def _template_annotations(w: Workload) -> dict[str, str]:
     return {k: v for k, v in a.items() if isinstance(v, str)} if isinstance(a, dict) else {}
 
 
-def _violations(out: Violation | Iterable[Violation] | None) -> list[Violation]:
-    if out is None:
-        return []
-    if isinstance(out, Violation):
-        return [out]
-    return [v for v in out if v is not None]
-
-
 def audit(state: ClusterState, *, checks: list[str] | None = None,
           exemptions: ex.Config | None = None,
           origin: dict[int, tuple[str, int | None]] | None = None) -> AuditReport:
-    """Audit a cluster state (live, snapshot, demo or manifests)."""
+    """Audit a cluster state (live, snapshot, demo or manifests).
+
+    Subjects are walked once per target, every check of that target judging each
+    in turn, so what identifies a subject (names, annotations, file and line) is
+    worked out once, not once per check. The cyclic garbage collector is paused
+    meanwhile (as in `diagnose`): the results make no cycles, and on a large state
+    the collections they would set off traverse the whole heap, seconds each."""
     start = time.perf_counter()
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return _audit(state, checks, exemptions, origin, start)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _audit(state: ClusterState, checks: list[str] | None, exemptions: ex.Config | None,
+           origin: dict[int, tuple[str, int | None]] | None, start: float) -> AuditReport:
     registry = load_checks()
     ctx = AuditContext(state, origin or {})
     config = exemptions or ex.Config()
-    results: list[Result] = []
-    failures: list[CheckFailure] = []
-    ns_annotations = {n: annotations(o) for n, o in ctx.namespace_objects.items()}
-    cache: dict[int, _Identity] = {}
+    groups: dict[tuple[str, tuple[str, ...]], list[Check]] = {}
     for cid, chk in registry.items():
-        if checks and cid not in checks:
-            continue
-        try:
-            results.extend(_run(chk, ctx, config, ns_annotations, cache))
-        except Exception as exc:  # isolate a broken check; report it
-            failures.append(CheckFailure(cid, f"{type(exc).__name__}: {exc}"))
+        if not checks or cid in checks:
+            groups.setdefault((chk.target, chk.kinds), []).append(chk)
+    ns_annotations = {n: annotations(o) for n, o in ctx.namespace_objects.items()}
+    broken: dict[str, str] = {}
+    results: list[Result] = []
+    for (target, kinds), chks in groups.items():
+        for subject in ctx.iter_targets(target, kinds):
+            ident = _identity(subject, ctx, ns_annotations)
+            for chk in chks:
+                if chk.id in broken:
+                    continue
+                try:
+                    out = chk.fn(subject, ctx)
+                    if out is not None and not isinstance(out, Violation):
+                        out = [v for v in out if v is not None]
+                except Exception as exc:  # isolate a broken check; report it
+                    broken[chk.id] = f"{type(exc).__name__}: {exc}"
+                    continue
+                _judge(chk, out, ident, config, results)
+    if broken:  # a check that raised contributes no verdict at all
+        results = [r for r in results if r.check.id not in broken]
     enforced = {n: _labels(ctx, n).get("pod-security.kubernetes.io/enforce", "")
                 for n in ctx.namespace_objects}
-    return AuditReport(results, ctx.namespaces, list(state.problems), failures,
+    return AuditReport(results, ctx.namespaces, list(state.problems),
+                       [CheckFailure(c, e) for c, e in broken.items()],
                        {n: v for n, v in enforced.items() if v}, state.source,
                        (time.perf_counter() - start) * 1000)
 
@@ -163,39 +185,30 @@ def _labels(ctx: AuditContext, namespace: str) -> dict[str, str]:
 _Identity = tuple[str, str, str, str, dict[str, str], str, "int | None"]
 
 
-def _identity(subject: Any, ctx: AuditContext, cache: dict[int, _Identity],
+def _identity(subject: Any, ctx: AuditContext,
               ns_annotations: dict[str, dict[str, str]]) -> _Identity:
-    """namespace, kind, name, container, annotations, file, line of a subject,
-    worked out once per audit (every check of its target asks again)."""
-    key = id(subject)
-    hit = cache.get(key)
-    if hit is None:
-        ns, kind, name, container, ann = _subject_identity(subject)
-        if kind == "Namespace":
-            ann = ns_annotations.get(name, {})
-        obj = subject.workload.obj if isinstance(subject, Container) else (
-            subject.obj if isinstance(subject, Workload) else
-            subject if isinstance(subject, dict) else ctx.namespace_objects.get(subject, {}))
-        hit = cache[key] = (ns, kind, name, container, ann, *ctx.where(obj))
-    return hit
+    """namespace, kind, name, container, annotations, file and line of a subject."""
+    ns, kind, name, container, ann = _subject_identity(subject)
+    if kind == "Namespace":
+        ann = ns_annotations.get(name, {})
+    obj = subject.workload.obj if isinstance(subject, Container) else (
+        subject.obj if isinstance(subject, Workload) else
+        subject if isinstance(subject, dict) else ctx.namespace_objects.get(subject, {}))
+    return (ns, kind, name, container, ann, *ctx.where(obj))
 
 
-def _run(chk: Check, ctx: AuditContext, config: ex.Config,
-         ns_annotations: dict[str, dict[str, str]],
-         cache: dict[int, _Identity]) -> list[Result]:
-    out: list[Result] = []
-    for subject in ctx.iter_targets(chk.target, chk.kinds):
-        found = _violations(chk.fn(subject, ctx))
-        ns, kind, name, container, ann, file, line = _identity(subject, ctx, cache,
-                                                               ns_annotations)
-        if not found:
-            out.append(Result(chk, ns, kind, name, container, True, file=file, line=line))
-            continue
-        reason = ex.annotated(ann, chk.id)
-        if reason is None:
-            rule = config.match(chk.id, ns, kind, name, container)
-            reason = f"exemptions file: {rule.reason}" if rule else None
-        for v in found:
-            out.append(Result(chk, ns, kind, name, container, False, v.message, v.fix,
+def _judge(chk: Check, out: Violation | list[Violation] | None, ident: _Identity,
+           config: ex.Config, results: list[Result]) -> None:
+    """Append the check's verdict on one subject: a pass, or its violations with
+    the exemption that covers them, if any."""
+    ns, kind, name, container, ann, file, line = ident
+    if not out:
+        results.append(Result(chk, ns, kind, name, container, True, file=file, line=line))
+        return
+    reason = ex.annotated(ann, chk.id) if ann else None
+    if reason is None and config.exemptions:
+        rule = config.match(chk.id, ns, kind, name, container)
+        reason = f"exemptions file: {rule.reason}" if rule else None
+    for v in [out] if isinstance(out, Violation) else out:
+        results.append(Result(chk, ns, kind, name, container, False, v.message, v.fix,
                               v.fix_text, reason is not None, reason or "", file, line))
-    return out

@@ -6,15 +6,16 @@ the look-ups cross-object checks need (policies, PDBs, HPAs, service accounts).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from aiops.kinds import BY_KIND
 from aiops.model import ClusterState
 
 Obj = dict[str, Any]
+T = TypeVar("T")
 Path = tuple[str | int, ...]
 
 # kinds holding a pod spec, and where they hold it
@@ -61,15 +62,15 @@ class Workload:
 
     obj: Obj
 
-    @property
+    @cached_property
     def kind(self) -> str:
         return self.obj.get("kind") or ""
 
-    @property
+    @cached_property
     def name(self) -> str:
         return str(meta(self.obj).get("name") or "")
 
-    @property
+    @cached_property
     def namespace(self) -> str:
         return namespace_of(self.obj)
 
@@ -84,7 +85,7 @@ class Workload:
             cur = cur.get(p) if isinstance(cur, dict) else None
         return _dict(cur)
 
-    @property
+    @cached_property
     def template_meta(self) -> Obj:
         """The pods' metadata (labels, annotations) as the pods will carry it."""
         if self.kind == "Pod":
@@ -206,31 +207,49 @@ class AuditContext:
         return {str(meta(n).get("name")): n for n in self.state.kind("Namespace")}
 
     @cached_property
-    def _by_ns(self) -> dict[tuple[str, str], list[Obj]]:
-        out: dict[tuple[str, str], list[Obj]] = defaultdict(list)
-        for kind, objs in self.state.objects.items():
-            for o in objs:
+    def _kind_index(self) -> dict[str, tuple[dict[str, list[Obj]], dict[tuple[str, Any], Obj]]]:
+        return {}
+
+    def _index(self, kind: str) -> tuple[dict[str, list[Obj]], dict[tuple[str, Any], Obj]]:
+        """Objects of one kind by namespace and by (namespace, name), built the first
+        time a check asks for that kind (never for the 100,000s of events)."""
+        found = self._kind_index.get(kind)
+        if found is None:
+            by_ns: dict[str, list[Obj]] = defaultdict(list)
+            by_name: dict[tuple[str, Any], Obj] = {}
+            for o in self.state.kind(kind):
                 if isinstance(o, dict):
-                    out[(kind, namespace_of(o))].append(o)
-        return out
+                    ns = namespace_of(o)
+                    by_ns[ns].append(o)
+                    name = meta(o).get("name")
+                    if isinstance(name, str):
+                        by_name.setdefault((ns, name), o)
+            found = self._kind_index[kind] = (dict(by_ns), by_name)
+        return found
 
     def in_namespace(self, kind: str, namespace: str) -> list[Obj]:
-        return self._by_ns.get((kind, namespace), [])
+        return self._index(kind)[0].get(namespace, [])
 
     def objects(self, kind: str) -> list[Obj]:
         return [o for o in self.state.kind(kind) if isinstance(o, dict)]
 
-    @cached_property
-    def _by_name(self) -> dict[tuple[str, str, Any], Obj]:
-        return {(kind, ns, meta(o).get("name")): o
-                for (kind, ns), objs in self._by_ns.items() for o in objs}
-
     def get(self, kind: str, namespace: str, name: str) -> Obj | None:
         """One object by kind, namespace ('' for cluster-scoped) and name."""
-        try:
-            return self._by_name.get((kind, namespace, name))
-        except TypeError:  # an unhashable name from a malformed object
+        if not isinstance(name, str):
             return None
+        return self._index(kind)[1].get((namespace, name))
+
+    def memo(self, key: Any, build: Callable[[], T]) -> T:
+        """A value computed once per audit, for checks that share a per-namespace or
+        per-cluster table (the context lives exactly as long as one audit)."""
+        store = self._memo
+        if key not in store:
+            store[key] = build()
+        return store[key]  # type: ignore[no-any-return]
+
+    @cached_property
+    def _memo(self) -> dict[Any, Any]:
+        return {}
 
     def where(self, obj: Obj) -> tuple[str, int | None]:
         """The file and line an object came from (manifests), else ("", None)."""

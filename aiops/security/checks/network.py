@@ -42,13 +42,8 @@ INTERNAL_LB_ANNOTATIONS = {
 
 
 def memo(ctx: AuditContext, key: str, build: Callable[[], T]) -> T:
-    """A value computed once per audit (the context is unhashable, so functools
-    caches cannot key on it; the value lives on the context like its own
-    cached properties)."""
-    store: dict[str, Any] = ctx.__dict__.setdefault("_check_memo", {})
-    if key not in store:
-        store[key] = build()
-    return store[key]  # type: ignore[no-any-return]
+    """A value computed once per audit (see AuditContext.memo)."""
+    return ctx.memo(key, build)
 
 
 def selector_matches(selector: Any, labels: dict[str, Any]) -> bool:
