@@ -268,21 +268,42 @@ def _fingerprint(r: Result) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
+def namespace_anchors(report: AuditReport) -> dict[str, tuple[str, int | None]]:
+    """The first workload (by file path, then line) of each namespace: where a manifest
+    scan shows a finding on a namespace that has no Namespace document of its own (it
+    exists only because its workloads name it)."""
+    out: dict[str, tuple[str, int]] = {}
+    for r in report.results:
+        if r.check.target in ("workload", "container") and r.file and r.file != "<stdin>":
+            here = (r.file, r.line or 0)
+            if r.namespace not in out or here < out[r.namespace]:
+                out[r.namespace] = here
+    return {ns: (f, line or None) for ns, (f, line) in out.items()}
+
+
 def _sarif_result(r: Result, index: int, root: Path | None, manifests: bool,
-                  cache: dict[str, list[str]]) -> dict[str, Any]:
+                  cache: dict[str, list[str]],
+                  anchors: dict[str, tuple[str, int | None]]) -> dict[str, Any]:
     location: dict[str, Any] = {"logicalLocations": [_logical(r)]}
     props: dict[str, Any] = {"namespace": r.namespace, "kind": r.kind, "name": r.name,
                              "container": r.container, "category": r.category,
                              "severity": r.severity, "fix": fix_text(r)}
     if r.fix is not None:
         props["action"] = r.fix.to_dict()
-    if manifests and r.file and r.file != "<stdin>":
-        phys: dict[str, Any] = {"artifactLocation": {"uri": relative(r.file, root),
+    file, line = r.file, r.line
+    if manifests and not file and r.kind == "Namespace" and r.namespace in anchors:
+        # code scanning shows no result without a file: point at the namespace's first
+        # workload, and say so
+        file, line = anchors[r.namespace]
+        props["locationNote"] = (f"namespace {r.namespace} has no Namespace manifest; "
+                                 "shown at its first workload")
+    if manifests and file and file != "<stdin>":
+        phys: dict[str, Any] = {"artifactLocation": {"uri": relative(file, root),
                                                      "uriBaseId": "SRCROOT"}}
-        if r.line:
-            phys["region"] = {"startLine": r.line}
+        if line:
+            phys["region"] = {"startLine": line}
         location["physicalLocation"] = phys
-        template = helm_source(r.file, r.line, cache)
+        template = helm_source(file, line, cache)
         if template:
             props["helmTemplate"] = template
     out: dict[str, Any] = {
@@ -321,6 +342,7 @@ def to_sarif(report: AuditReport, redactor: Redactor | None = None,
     for r in failures:
         by_check[r.check.id].append(r)
     cache: dict[str, list[str]] = {}
+    anchors = namespace_anchors(report) if manifests else {}
     notes = [_notification(p, root) for p in report.problems]
     notes += [{"level": "error", "message": {"text": f"check {f.check} failed: {f.error}"},
                "descriptor": {"id": f.check}} for f in report.check_failures]
@@ -329,7 +351,7 @@ def to_sarif(report: AuditReport, redactor: Redactor | None = None,
                             "rules": [_rule(checks[c], by_check.get(c, [])) for c in ids]}},
         "invocations": [{"executionSuccessful": True,
                          "toolExecutionNotifications": notes}],
-        "results": [_sarif_result(r, index[r.check.id], root, manifests, cache)
+        "results": [_sarif_result(r, index[r.check.id], root, manifests, cache, anchors)
                     for r in failures],
         "columnKind": "unicodeCodePoints",
         "properties": {"source": report.source, "summary": _short_summary(report)},

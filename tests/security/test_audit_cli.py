@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from aiops.cli import app, main
 from aiops.errors import AiopsError
+from aiops.security import audit, load_manifests
 from aiops.security.formats import LOAD_PROBLEM
 from tests.security.test_formats import MANIFESTS, sarif_errors
 
@@ -102,13 +103,23 @@ def test_manifests_sarif_and_junit():
     doc = json.loads(run.stdout)
     assert run.code == 3 and sarif_errors(doc) == []
     assert len(doc["runs"][0]["invocations"][0]["toolExecutionNotifications"]) == 3
-    uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
-            for r in doc["runs"][0]["results"]}
+    state, origin = load_manifests(MANIFESTS)
+    rep = audit(state, origin=origin)
+    results = doc["runs"][0]["results"]
+    assert len(results) == len(rep.failures())
+    # every result points at a manifest (a namespace without a Namespace document at
+    # its first workload): code scanning shows no result without a file
+    uris = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] for r in results}
     assert uris == {"chart/rendered.yaml", "jobs.yaml"}
     run = invoke("--manifests", str(MANIFESTS), "--format", "junit")
     root = ET.fromstring(run.stdout)
     assert run.code == 3
     assert root.find(f"testsuite[@name='{LOAD_PROBLEM}']").get("skipped") == "3"
+    subjects = {(r.check.id, r.namespace, r.kind, r.name, r.container) for r in rep.results}
+    failed = {(r.check.id, r.namespace, r.kind, r.name, r.container)
+              for r in rep.failures(include_exempt=False)}
+    assert int(root.get("tests")) == len(subjects) + 3  # + the 3 load problems
+    assert int(root.get("failures")) == len(failed) > 0
 
 
 def test_clean_manifest_exits_0():

@@ -2,8 +2,9 @@
 parsed and counted, JSON's contract, the table's score lines, the exit code, and
 the redactor that keeps sensitive values out of all of them.
 
-The assertions on specific results use the image checks (the first family) on
-the manifests under tests/fixtures/audit-manifests/.
+The assertions on specific results use the manifests under
+tests/fixtures/audit-manifests/; counts are derived from the registry and the
+report, so adding a check does not change what these tests expect.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from aiops.security.formats import (
     render_text,
     scan_root,
     score_lines,
+    subject,
     to_json,
     to_junit,
     to_sarif,
@@ -140,6 +142,18 @@ def test_sarif_manifest_results_point_at_file_and_line(manifests):
     assert proxy["properties"]["action"]["patch"]  # the fix as a reviewable patch
     backup = _result(doc, "image-tag-latest", "ops/CronJob/backup/backup")
     assert backup["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "jobs.yaml"
+    # code scanning shows no result without a file: every result of a manifest scan has one
+    assert len(run["results"]) == len(manifests[1].failures())
+    assert all("physicalLocation" in r["locations"][0] for r in run["results"])
+    # shop has a Namespace document; ops only exists because its workloads name it, so
+    # its namespace finding points at its first workload, and says so
+    shop = _result(doc, "network-namespace-no-policy", "shop/Namespace/shop")
+    assert shop["locations"][0]["physicalLocation"]["region"] == {"startLine": 3}
+    assert "locationNote" not in shop["properties"]
+    ops = _result(doc, "network-namespace-no-policy", "ops/Namespace/ops")
+    phys = ops["locations"][0]["physicalLocation"]
+    assert (phys["artifactLocation"]["uri"], phys["region"]) == ("jobs.yaml", {"startLine": 1})
+    assert "no Namespace manifest" in ops["properties"]["locationNote"]
 
 
 def test_sarif_exempted_results_are_suppressed_with_the_reason(manifests):
@@ -167,12 +181,26 @@ def test_sarif_lists_load_problems_as_notifications(manifests):
 
 # -- JUnit ----------------------------------------------------------------------------
 
+def _expected_suites(state, rep) -> set[str]:
+    """The checks that audited at least one subject of these manifests, from the
+    registry: container, workload and namespace checks (the manifests hold
+    workloads), and object checks whose kinds the manifests hold."""
+    assert rep.check_failures == []
+    return {cid for cid, chk in load_checks().items()
+            if chk.target != "object" or any(state.kind(k) for k in chk.kinds)}
+
+
 def test_junit_counts_per_check_and_subject(manifests):
     state, rep = manifests
     root = ET.fromstring(to_junit(rep, Redactor.from_state(state), scan_root(MANIFESTS)))
     assert root.tag == "testsuites"
     suites = {s.get("name"): s for s in root.findall("testsuite")}
-    assert set(suites) == set(load_checks()) | {LOAD_PROBLEM}
+    # a suite per check that had something to audit (an HPA check has no subject here)
+    expected = _expected_suites(state, rep)
+    assert set(suites) == expected | {LOAD_PROBLEM}
+    assert {"image-tag-latest", "pss-run-as-non-root", "network-namespace-no-policy",
+            "network-service-nodeport", "secret-in-configmap"} <= expected
+    assert "hpa-min-replicas-one" not in expected  # no HorizontalPodAutoscaler here
     for s in suites.values():  # the counts agree with the elements
         cases = s.findall("testcase")
         assert int(s.get("tests")) == len(cases)
@@ -180,6 +208,16 @@ def test_junit_counts_per_check_and_subject(manifests):
         assert int(s.get("skipped")) == sum(1 for c in cases if c.find("skipped") is not None)
     for key in ("tests", "failures", "skipped", "errors"):
         assert int(root.get(key)) == sum(int(s.get(key)) for s in suites.values())
+    # each check's suite has a testcase per subject it audited, failed when the subject
+    # fails it, skipped when that failure is exempted
+    for cid in expected:
+        results = [r for r in rep.results if r.check.id == cid]
+        cases = {c.get("name"): c for c in suites[cid].findall("testcase")}
+        assert set(cases) == {subject(r) for r in results}, cid
+        failed = {subject(r) for r in results if not r.passed and not r.exempt}
+        exempt = {subject(r) for r in results if not r.passed and r.exempt}
+        assert {n for n, c in cases.items() if c.find("failure") is not None} == failed, cid
+        assert {n for n, c in cases.items() if c.find("skipped") is not None} == exempt, cid
     # four containers are audited: web and proxy (Deployment), backup (CronJob), app (Pod)
     latest = suites["image-tag-latest"]
     cases = {c.get("name"): c for c in latest.findall("testcase")}
@@ -194,6 +232,11 @@ def test_junit_counts_per_check_and_subject(manifests):
     skipped = cases["ops/CronJob/backup/backup"].find("skipped")
     assert skipped.get("message") == "exempt: vendor image, pinned by the vendor's mirror"
     assert cases["ops/Pod/pinned/app"].find("failure") is None
+    # a namespace check: one testcase per namespace, on the Namespace document if any
+    ns_cases = {c.get("name"): c for c in suites["network-namespace-no-policy"]}
+    assert set(ns_cases) == {"shop/Namespace/shop", "ops/Namespace/ops"}
+    assert (ns_cases["shop/Namespace/shop"].get("file"),
+            ns_cases["shop/Namespace/shop"].get("line")) == ("chart/rendered.yaml", "3")
     problems = suites[LOAD_PROBLEM]
     assert problems.get("tests") == problems.get("skipped") == "3"
 
@@ -228,16 +271,37 @@ def test_json_results_then_load_problems(manifests):
     assert {p["file"] for p in problems} == {"broken.yaml", "chart/rendered.yaml"}
 
 
+def _pss_level(rep, namespace: str) -> str:
+    """The documented rule: restricted when no unexempted PSS control fails in the
+    namespace, baseline when only restricted controls fail, else privileged."""
+    failed = {r.check.refs.pss for r in rep.results if r.namespace == namespace
+              and not r.passed and not r.exempt and r.check.refs.pss}
+    return "privileged" if "baseline" in failed else "baseline" if failed else "restricted"
+
+
 def test_table_states_score_formula_pss_and_exemptions(manifests):
     state, rep = manifests
     text = render_text(rep, "table", Redactor.from_state(state), scan_root(MANIFESTS))
     lines = score_lines(rep)
     assert lines[0].startswith(f"Score {rep.score.value:.0f}/100, grade {rep.score.grade}")
+    s = rep.score
+    assert lines[0].endswith(f"({s.passed} passed, {s.warnings} warnings, "
+                             f"{s.dangers} dangers failed)")
+    assert s.dangers == len(rep.dangers()) >= 1  # shop/web runs nginx:latest
     for line in lines:
         assert line in text
-    assert "shop restricted (enforce: baseline)" in lines[3]
+    assert lines[1] == "score = 100 x 2P / (2P + W + 2D) (P passed, W failed warnings, " \
+                       "D failed dangers)"
+    # each namespace's level, and the enforce label only where the Namespace sets one
+    pss = lines[3].removeprefix("PSS level per namespace: ").split(", ")
+    assert pss == [f"ops {_pss_level(rep, 'ops')}",
+                   f"shop {_pss_level(rep, 'shop')} (enforce: baseline)"]
+    assert _pss_level(rep, "shop") != "restricted"  # web's containers may run as root
+    exempted = rep.exempted()
+    assert [(r.check.id, r.name) for r in exempted] == [("image-tag-latest", "backup")]
     assert f"exempted: 1 failure(s); score without exemptions " \
            f"{rep.score_without_exemptions.value:.0f}/100" in lines[4]
+    assert rep.score_without_exemptions.dangers == rep.score.dangers + 1
     assert "chart/rendered.yaml:11" in text and "vendor image" in text
     # worst first: the first row is a danger
     first_row = next(ln for ln in text.splitlines() if "danger" in ln or "warning" in ln)
