@@ -2,9 +2,10 @@
 
 `build_view` audits a state and derives what the page shows: score and trend
 over earlier runs, PSS level per namespace, the top risks ranked by severity x
-exposure, RBAC and network findings, every failing check with its fix, and the
-exemptions. Every table passes through the audit's Redactor, so the page
-cannot show a value from a Secret-like field even if a check quoted one.
+exposure, the failures of the RBAC and network check families, every failing
+check with its fix, and the exemptions. Every table passes through the audit's
+Redactor, so the page cannot show a value from a Secret-like field even if a
+check quoted one.
 """
 
 from __future__ import annotations
@@ -41,8 +42,9 @@ RISK_FORMULA = (
     f"(a NodePort or LoadBalancer Service, or an Ingress), +{HOST_WEIGHT} with host access "
     "(hostNetwork, hostPID, hostIPC, hostPath, hostPort or a privileged container)")
 
-RBAC_KINDS = ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding", "ServiceAccount")
-NETWORK_KINDS = ("Service", "Ingress", "NetworkPolicy")
+# the check families (aiops/security/checks/<family>.py) the RBAC and network sections show
+RBAC_FAMILY = "rbac"
+NETWORK_FAMILY = "network"
 EXPOSURE_COLUMNS = ["namespace", "kind", "name", "external", "via", "host_access", "exposure"]
 RESULT_COLUMNS = ["severity", "check", "title", "object", "message", "fix", "category",
                   "location"]
@@ -157,14 +159,19 @@ def top_risks(report: AuditReport, exposed: pd.DataFrame, n: int = 15) -> pd.Dat
     return df.drop(columns="_order").head(n).reset_index(drop=True)
 
 
-def rbac_checks_registered() -> bool:
-    return any(set(c.kinds) & set(RBAC_KINDS) or "rbac" in c.family.lower()
-               for c in load_checks().values())
+def family_checks(family: str) -> list[str]:
+    """The ids of the registered checks of one family."""
+    return sorted(cid for cid, c in load_checks().items() if c.family == family)
 
 
-def network_checks_registered() -> bool:
-    return any(set(c.kinds) & set(NETWORK_KINDS) or "network" in c.family.lower()
-               for c in load_checks().values())
+def family_counts(df: pd.DataFrame) -> str:
+    """'3 failures: 2 check-a, 1 check-b', for a section's caption ('' when none)."""
+    if df.empty:
+        return ""
+    counts = df["check"].value_counts()
+    return (f"{len(df)} failure(s): "
+            + ", ".join(f"{n} {cid}" for cid, n in sorted(counts.items(),
+                                                          key=lambda kv: (-kv[1], kv[0]))))
 
 
 def pss_table(report: AuditReport) -> pd.DataFrame:
@@ -272,8 +279,8 @@ class SecurityView:
     failing: pd.DataFrame
     exempted: pd.DataFrame
     problems: list[str] = field(default_factory=list)
-    rbac_checks: bool = False
-    network_checks: bool = False
+    rbac_checks: list[str] = field(default_factory=list)  # the ids of the family's checks
+    network_checks: list[str] = field(default_factory=list)
 
 
 def load_state(source: str, manifests: str = "") -> tuple[ClusterState, dict | None]:
@@ -321,9 +328,8 @@ def build_view(state: ClusterState, *, origin: dict | None = None, day: str,
     if namespaces:
         exposed = exposed[exposed["namespace"].isin(namespaces)].reset_index(drop=True)
     failures = rep.failures(include_exempt=False)
-    rbac = [r for r in failures if r.kind in RBAC_KINDS or "rbac" in r.check.family.lower()]
-    network = [r for r in failures
-               if r.kind in NETWORK_KINDS or "network" in r.check.family.lower()]
+    rbac = [r for r in failures if r.check.family == RBAC_FAMILY]
+    network = [r for r in failures if r.check.family == NETWORK_FAMILY]
     ch = changes(previous, current)
     return SecurityView(
         report=rep, summary=current, previous=previous,
@@ -338,7 +344,7 @@ def build_view(state: ClusterState, *, origin: dict | None = None, day: str,
         exempted=_redact(_rows(rep.exempted(), root), red),
         problems=[red.text(f"{relative(p.where, root)}: {p.message}") for p in rep.problems]
         + [red.text(f"check {f.check} could not run: {f.error}") for f in rep.check_failures],
-        rbac_checks=rbac_checks_registered(), network_checks=network_checks_registered())
+        rbac_checks=family_checks(RBAC_FAMILY), network_checks=family_checks(NETWORK_FAMILY))
 
 
 def save_summary(view: SecurityView, path: str | Path) -> Path:
@@ -350,5 +356,6 @@ def save_summary(view: SecurityView, path: str | Path) -> Path:
     return p
 
 
-__all__ = ["RISK_FORMULA", "SecurityView", "build_view", "changes", "exposure", "load_history",
-           "load_state", "pss_table", "save_summary", "summary", "top_risks", "trend_figure"]
+__all__ = ["RISK_FORMULA", "SecurityView", "build_view", "changes", "exposure", "family_counts",
+           "load_history", "load_state", "pss_table", "save_summary", "summary", "top_risks",
+           "trend_figure"]

@@ -20,6 +20,7 @@ from aiops.reports.runner import (
     run_report,
 )
 from aiops.security import audit, load_manifests
+from aiops.security.formats import subject
 from aiops.security.report import (
     EXPOSURE_BASE,
     EXTERNAL_WEIGHT,
@@ -118,18 +119,35 @@ def test_exposure_follows_ingress_backends_on_the_demo():
 def test_top_risks_rank_severity_times_exposure(tmp_path):
     state, origin = load_manifests(_hosted_manifests(tmp_path))
     rep = audit(state, origin=origin)
-    risks = top_risks(rep, exposure(state))
-    # both run :latest (a danger); the NodePort one outranks the host-network one
-    first, second = risks.iloc[0], risks.iloc[1]
-    assert first["object"] == "shop/Deployment/web/web"
-    assert first["risk"] == SEVERITY_WEIGHT["danger"] * (EXPOSURE_BASE + EXTERNAL_WEIGHT)
-    assert second["object"] == "ops/DaemonSet/agent/agent"
-    assert second["risk"] == SEVERITY_WEIGHT["danger"] * (EXPOSURE_BASE + HOST_WEIGHT)
+    exposed = exposure(state)
+    unexempted = rep.failures(include_exempt=False)
+    risks = top_risks(rep, exposed, n=len(unexempted))
+    assert len(risks) == len(unexempted)
+    assert len(top_risks(rep, exposed)) == min(15, len(unexempted))  # the page shows 15
+    # every row's risk is its severity's weight times its workload's exposure
+    factor = {f"{r.namespace}/{r.kind}/{r.name}": r.exposure
+              for r in exposed.itertuples(index=False)}
+    for row in risks.itertuples(index=False):
+        workload = "/".join(row.object.split("/")[:3])
+        assert row.risk == SEVERITY_WEIGHT[row.severity] * factor.get(workload, EXPOSURE_BASE)
     assert list(risks["risk"]) == sorted(risks["risk"], reverse=True)
+    nodeport = SEVERITY_WEIGHT["danger"] * (EXPOSURE_BASE + EXTERNAL_WEIGHT)
+    host = SEVERITY_WEIGHT["danger"] * (EXPOSURE_BASE + HOST_WEIGHT)
+    # both run :latest (a danger); the NodePort one outranks the host-network one
+    first = risks.iloc[0]
+    assert (first["object"], first["check"], first["risk"]) == \
+        ("shop/Deployment/web/web", "image-tag-latest", nodeport)
+    assert first["exposure"] == "reachable from outside via Service/web (NodePort)"
+    rank = {(row.check, row.object): i for i, row in enumerate(risks.itertuples(index=False))}
+    agent = rank[("image-tag-latest", "ops/DaemonSet/agent/agent")]
+    assert risks.iloc[agent]["risk"] == host < nodeport
+    assert "hostNetwork, hostPath /var/run" in risks.iloc[agent]["exposure"]
+    # at equal risk a danger comes before a warning (shop/web's warnings are worth 2 x 3)
+    ties = risks[risks["risk"] == host]
+    assert list(ties["severity"]) == sorted(ties["severity"], key=["danger", "warning"].index)
     exempted = (risks["check"] == "image-tag-latest") & \
         (risks["object"] == "ops/CronJob/backup/backup")
     assert not exempted.any()  # an exempted failure is not a risk
-    assert first["exposure"] == "reachable from outside via Service/web (NodePort)"
     for w in ("danger 3", "warning 2", "info 1", "+2 when reachable", "+1 with host access"):
         assert w in RISK_FORMULA
 
@@ -200,25 +218,63 @@ def test_summary_matches_the_audit(runs):
     assert "score = 100 x 2P / (2P + W + 2D)" in page
 
 
+@pytest.fixture(scope="module")
+def demo_report():
+    from aiops import open_source
+
+    return audit(open_source("demo"))
+
+
 @pytest.mark.slow
-def test_page_sections(runs):
+def test_page_sections(runs, demo_report):
     page = runs["first"].page
     pss = table_rows(section(page, "Pod Security Standards by namespace"))
-    assert find_row(pss, "todo", "restricted", "no enforce label")
+    levels = demo_report.pss_levels()
+    assert demo_report.enforced == {}  # no demo namespace sets an enforce label
+    for ns, level in levels.items():
+        assert find_row(pss, ns, level, "no enforce label"), (ns, level)
+    # the PSS checks judge the demo: debug-shell runs privileged on the host network (a
+    # baseline control), todo's containers fail restricted controls only (no seccomp
+    # profile, may run as root, ...)
+    assert levels["default"] == "privileged" and levels["todo"] == "baseline"
     risks = section(page, "Top risks")
     assert "risk = severity x exposure" in risks
     row = find_row(table_rows(risks), "default/Pod/debug-shell/debug-shell", "image-tag-latest")
     assert row is not None and row[0] == "6" and "hostNetwork" in " ".join(row)
     assert find_row(table_rows(section(page, "Network exposure")), "todo-frontend",
                     "Ingress/todo (todo.local)")
-    from aiops.security.report import rbac_checks_registered
-
-    not_yet = "RBAC is not audited yet" in section(page, "RBAC")
-    assert not_yet is not rbac_checks_registered()  # said only when no RBAC check exists
+    assert "not audited yet" not in page and "is registered in this version" not in page
     failing = table_rows(section(page, "Every failing check"))
     assert find_row(failing, "todo/Deployment/todo-redis/redis", "pin a released version tag")
     assert "Nothing is exempted." in section(page, "Exemptions")
     assert "This is the first report" in section(page, "Score trend")
+
+
+@pytest.mark.slow
+def test_rbac_and_network_sections_show_their_families(runs, demo_report):
+    page = runs["first"].page
+    failures = demo_report.failures(include_exempt=False)
+    for heading, family in (("RBAC", "rbac"), ("Network exposure", "network")):
+        text = section(page, heading)
+        rows = table_rows(text)
+        expected = [r for r in failures if r.check.family == family]
+        assert expected, family  # the demo fails checks of both families
+        for r in expected[:50]:  # worst first; the table shows 50 rows
+            assert find_row(rows, r.check.id, subject(r)), (family, r.check.id, subject(r))
+        other = {r.check.id for r in failures if r.check.family != family}
+        shown = {cell for row in rows for cell in row}
+        assert not other & shown, (family, other & shown)  # only that family's checks
+        assert f"{len(expected)} failure(s): " in text  # the caption counts them
+    # the demo binds cluster-admin to the todo backend's ServiceAccount ...
+    rbac = table_rows(section(page, "RBAC"))
+    row = find_row(rbac, "rbac-cluster-admin-binding", "todo-backend-admin")
+    assert row is not None and "danger" in row
+    assert "ServiceAccount todo/todo-backend" in " ".join(row)
+    # ... and none of its namespaces has a NetworkPolicy
+    network = table_rows(section(page, "Network exposure"))
+    for ns in ("todo", "shop", "default"):
+        assert find_row(network, "network-namespace-no-policy", f"{ns}/Namespace/{ns}"), ns
+    assert find_row(network, "network-pod-not-selected", "todo/Deployment/todo-backend")
 
 
 @pytest.mark.slow
@@ -252,6 +308,12 @@ def test_manifests_run_lists_exemptions_and_load_problems(runs):
                     "Service/web (NodePort)")
     assert find_row(table_rows(section(page, "Pod Security Standards by namespace")),
                     "shop", "baseline")
+    # no RBAC object in these manifests: the section says which checks found nothing
+    rbac = section(page, "RBAC")
+    assert "No RBAC check fails (checked: " in rbac and "rbac-cluster-admin-binding" in rbac
+    network = table_rows(section(page, "Network exposure"))
+    assert find_row(network, "network-service-nodeport", "shop/Service/web")
+    assert find_row(network, "network-namespace-no-policy", "ops/Namespace/ops")
 
 
 @pytest.mark.slow
