@@ -48,7 +48,10 @@ def set_ops(obj: Any, path: Path, value: Any) -> tuple[list[Op], list[Op]]:
     is replaced (and restored to null by the inverse)."""
     cur = obj
     for depth, key in enumerate(path):
-        nxt = value_at(cur, (key,), MISSING)
+        if type(cur) is dict:  # the common case, inlined: this runs for every fix
+            nxt = cur.get(key, MISSING) if isinstance(key, str) else MISSING
+        else:
+            nxt = value_at(cur, (key,), MISSING)
         last = depth == len(path) - 1
         if nxt is MISSING or (nxt is None and not last):
             at = _pointer(path[:depth + 1])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 from typing import Any
 
 REDACTED = "<redacted>"
@@ -24,7 +25,9 @@ _TEXT_PATTERNS = [
     # or is long) so prose such as "token: unexpected status" stays readable
     re.compile(
         r"(?i)\b([\w.-]*(?:password|passwd|secret|token|api[_-]?key|apikey|credential)[\w.-]*)"
-        r"(\s*=\s*|\s*:\s*(?=\S*\d|\S{16,}|[\"']))(\"[^\"]*\"|'[^']*'|[^\s,;&\"']+)"
+        # a <placeholder> in our own advice is not a value
+        r"(\s*=\s*|\s*:\s*(?=\S*\d|\S{16,}|[\"']))(?!<[\w -]*>)"
+        r"(\"[^\"]*\"|'[^']*'|[^\s,;&\"']+)"
     ),
     re.compile(r"(?i)\b(bearer)(\s+)([A-Za-z0-9._~+/=-]{8,})"),
     re.compile(r"\b()()(sk-[A-Za-z0-9_-]{8,}|ghp_[A-Za-z0-9]{20,}|AKIA[0-9A-Z]{16})"),
@@ -132,8 +135,15 @@ def credential_reason(name: str, value: str | None) -> str | None:
     """Why a literal `name`=`value` setting (env var, ConfigMap key) holds a
     credential: its value's shape, or a sensitive name with a real literal value
     (not empty, a placeholder, a flag, a number, a file path or a plain URL)."""
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not isinstance(name, str):
         return None
+    return _credential_reason(name, value)
+
+
+# the same settings recur in every copy of a workload and every environment:
+# each distinct (name, value) is judged once
+@lru_cache(maxsize=16384)
+def _credential_reason(name: str, value: str) -> str | None:
     shape = credential_shape(value)
     if shape:
         return f"its value looks like {shape}"
@@ -148,6 +158,11 @@ def credential_in_text(text: str | None) -> str | None:
     credential shape anywhere, or a `password: ...`-style line with a literal value."""
     if not isinstance(text, str):
         return None
+    return _credential_in_text(text)
+
+
+@lru_cache(maxsize=4096)
+def _credential_in_text(text: str) -> str | None:
     shape = credential_shape(text)
     if shape:
         return f"it contains {shape}"

@@ -36,8 +36,20 @@ def patch(obj: Obj, changes: dict[Path, Any], *, description: str, tier: str = "
                 work = _with(work, path, value)
             ops.extend(step)
             inverse[:0] = undo
-    return Action("patch", _target(obj), description, tier, ops, inverse,
-                  validate or _validate(obj))
+    target, checks = _about(obj)
+    return Action("patch", target, description, tier, ops, inverse, validate or checks)
+
+
+_last: list[Any] = [None, None, None]  # obj, target, validate of the latest fixed object
+
+
+def _about(obj: Obj) -> tuple[dict[str, str], list[str]]:
+    """The Action target and validation steps for `obj` (fresh copies). The engine
+    runs every check of one subject in a row, so the object fixed last is usually
+    the one asked for again: it is remembered."""
+    if _last[0] is not obj:
+        _last[:] = [obj, _target(obj), _validate(obj)]
+    return dict(_last[1]), list(_last[2])
 
 
 def _with(node: Any, path: Path, value: Any) -> Any:

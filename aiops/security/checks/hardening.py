@@ -118,7 +118,7 @@ def secret_in_env(c: Container, ctx: AuditContext) -> Iterator[Violation]:
         yield Violation(
             f"container {c.name} sets env {name} to a literal value ({why})",
             fix_text=f"move the value into a Secret (`kubectl create secret generic {secret} "
-                     f"-n {c.workload.namespace} --from-literal={name}=...`), replace the "
+                     f"-n {c.workload.namespace} --from-literal={name}=<value>`), replace the "
                      f"env entry by valueFrom.secretKeyRef {{name: {secret}, key: {name}}}, "
                      "then rotate the credential: it has been readable in the spec")
 
