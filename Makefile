@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lab lint bench system-deps clean help
+.PHONY: setup demo test lab lint bench compare-checkov system-deps clean help
 
 help:
 	@echo "make demo   - set up .venv and render the demo cluster's reports into reports/"
@@ -13,6 +13,7 @@ help:
 	@echo "make lab    - start JupyterLab on notebooks/"
 	@echo "make lint   - ruff"
 	@echo "make bench  - run the benchmark scripts under benchmarks/"
+	@echo "make compare-checkov [DIRS=...] - our audit verdicts vs checkov's (own virtualenv)"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +42,9 @@ lint: setup
 
 bench: setup
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+compare-checkov: setup
+	$(BIN)/python benchmarks/compare_checkov.py $(DIRS)
 
 clean:
 	rm -rf $(VENV) reports/20* reports/index.html .pytest_cache

@@ -57,7 +57,7 @@ def run_checkov(exe: Path, directory: Path) -> dict[str, dict[Key, bool]]:
         copy = Path(tmp) / "manifests"
         shutil.copytree(directory, copy)
         proc = subprocess.run([str(exe), "-d", str(copy), "--framework", "kubernetes",
-                               "-o", "json", "--compact", "--quiet", "--soft-fail",
+                               "-o", "json", "--compact", "--soft-fail",
                                "--skip-download"], capture_output=True, text=True,
                               check=False)
     if not proc.stdout.strip():
