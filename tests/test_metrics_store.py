@@ -18,6 +18,7 @@ from aiops.model import ClusterState
 from aiops.sources import open_source
 from aiops.sources.metrics_store import (
     MetricsStore,
+    Poll,
     metrics_loader,
     podmetrics_frame,
     sample_loop,
@@ -242,8 +243,8 @@ def test_sample_loop_stops_on_event(demo: ClusterState, tmp_path: Path) -> None:
     stop = threading.Event()
     seen: list[int] = []
 
-    def on_poll(n: int, df: pd.DataFrame | None, exc: Exception | None) -> None:
-        seen.append(n)
+    def on_poll(poll: Poll) -> None:
+        seen.append(poll.number)
         threading.Timer(0.2, stop.set).start()  # e.g. Ctrl-C while waiting for the tick
 
     t0 = time.monotonic()

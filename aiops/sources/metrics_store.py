@@ -28,7 +28,8 @@ precision). Rows are written sorted by (resource, namespace, workload,
 container, pod, time), so a batch holds long runs of one group.
 
 `sample_once` turns metrics.k8s.io PodMetrics into tidy rows; `sample_loop`
-polls on a fixed tick and never stops on a failed poll.
+polls on a fixed tick, backs off after failed polls and never stops on one;
+`aiops metrics sample` is its command line.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from aiops.durations import parse_duration
 from aiops.errors import ParameterError, SourceError
 from aiops.quantity import to_float
 from aiops.usage import (
@@ -158,7 +160,7 @@ class MetricsStore:
     def __init__(self, path: str | Path, retention: str | None = None,
                  compact_after: int = COMPACT_AFTER) -> None:
         self.path = Path(path)
-        self.retention = window_delta(retention) if retention else None
+        self.retention = parse_duration(retention, "retention") if retention else None
         self.compact_after = compact_after
 
     def __repr__(self) -> str:
@@ -462,9 +464,11 @@ def _stream_stats(batches: Iterable[pa.RecordBatch],
     Rows of a group are found as runs of equal keys within each batch (the
     store writes rows sorted by group, so a batch has few runs; unsorted input
     is still correct, only slower). Per group the values of its runs are
-    concatenated once and the quantiles read with np.partition (linear time),
-    interpolated exactly as pandas does.
+    concatenated once and summarised by `summary_inplace`, the function
+    `container_stats` uses too.
     """
+    from aiops.rightsizing._groups import summary_inplace
+
     groups: dict[tuple[str, ...], _Group] = {}
     pod_code: dict[str, int] = {}
     values: list[np.ndarray] = []
@@ -513,18 +517,10 @@ def _stream_stats(batches: Iterable[pa.RecordBatch],
         n = len(v)
         if n == 0:
             continue
-        ranks = [(q, q * (n - 1)) for q in quantiles]
-        kth = sorted({min(math.floor(r) + d, n - 1) for _, r in ranks for d in (0, 1)}
-                     | {n - 1})
-        v.partition(kth)
+        mean, peak, quants = summary_inplace(v, quantiles)
         row: dict[str, Any] = dict(zip(STAT_KEYS, name, strict=True))
-        row.update(samples=n, pods=len(g.pods), first=g.first, last=g.last,
-                   # an extended-precision sum rounds like pandas' compensated one
-                   mean=float(np.sum(v, dtype=np.longdouble)) / n, peak=float(v[n - 1]))
-        for q, rank in ranks:
-            lo = math.floor(rank)
-            hi = min(lo + 1, n - 1)
-            row[qcol(q)] = float(v[lo] + (v[hi] - v[lo]) * (rank - lo))
+        row.update(samples=n, pods=len(g.pods), first=g.first, last=g.last, mean=mean,
+                   peak=peak, **{qcol(q): x for q, x in zip(quantiles, quants, strict=True)})
         rows.append(row)
     return rows
 
@@ -585,7 +581,9 @@ def sample_once(source: StateSource, store: MetricsStore,
 
     `seen` (pod -> last stored timestamp) skips PodMetrics metrics-server has
     not refreshed since the previous poll, so no sample is stored twice.
-    Returns the rows appended.
+    Returns the rows appended; `attrs` says what metrics-server reported
+    (`pods`, `containers`, and `time`, the newest PodMetrics timestamp), which
+    a skipped, unrefreshed poll still has.
     """
     state = _resolve(source)
     if not state.kind("PodMetrics") and "PodMetrics" in getattr(state, "unavailable", {}):
@@ -594,6 +592,9 @@ def sample_once(source: StateSource, store: MetricsStore,
             f"{state.unavailable['PodMetrics']}",
             "install metrics-server (metrics.k8s.io) or allow get/list on pods.metrics.k8s.io")
     df = podmetrics_frame(state)
+    reported = {"pods": int(df["pod"].nunique() if len(df) else 0),
+                "containers": len(df.drop_duplicates(["namespace", "pod", "container"])),
+                "time": df["time"].max() if len(df) else None}
     if seen is not None:
         pairs = list(zip(zip(df["namespace"], df["pod"], strict=True), df["time"], strict=True))
         fresh = np.array([k not in seen or t > seen[k] for k, t in pairs], dtype=bool)
@@ -603,6 +604,7 @@ def sample_once(source: StateSource, store: MetricsStore,
         seen.update(current)
     if not df.empty:
         store.append(df)
+    df.attrs.update(reported)
     return df
 
 
@@ -613,54 +615,78 @@ class LoopResult:
     rows: int = 0
 
 
+@dataclass
+class Poll:
+    """What one poll of `sample_loop` did, for a progress line."""
+
+    number: int
+    rows: pd.DataFrame | None  # appended rows (attrs: pods, containers, time); None: failed
+    error: Exception | None
+    retry_in: float  # seconds until the next poll
+
+
 def _seconds(every: str | float | int) -> float:
     if isinstance(every, int | float):
         secs = float(every)
-    else:
-        td = window_delta(every)
-        secs = td.total_seconds() if td is not None else 0.0
-    if secs <= 0:
-        raise ParameterError(f"invalid sampling interval {every!r}", "use e.g. 60s or 5m")
-    return secs
+        if secs <= 0:
+            raise ParameterError(f"invalid sampling interval {every!r}", "use e.g. 60s or 5m")
+        return secs
+    return parse_duration(every, "sampling interval").total_seconds()
 
 
 def sample_loop(load_fn: Callable[[], Any], store: MetricsStore, every: str | float = "60s",
                 iterations: int | None = None, stop_event: threading.Event | None = None,
-                on_poll: Callable[[int, pd.DataFrame | None, Exception | None], None]
-                | None = None) -> LoopResult:
+                on_poll: Callable[[Poll], None] | None = None,
+                fatal: tuple[type[BaseException], ...] = (),
+                max_backoff: float = 300.0) -> LoopResult:
     """Poll `load_fn()` every `every` and append its PodMetrics to `store`.
 
-    A failed poll (API down, metrics-server restarting, disk full) is logged
-    and retried at the next tick; what is stored is never touched by a failure
-    (appends are atomic). Ticks are on a fixed schedule; a poll that overruns
-    skips the ticks it missed. Stops after `iterations` polls or when
-    `stop_event` is set.
+    A failed poll (API down, metrics-server restarting, disk full) is reported
+    and retried with exponential backoff (the interval, doubled per consecutive
+    failure, at most `max_backoff` or the interval if longer); what is stored is
+    never touched by a failure (appends are atomic). Exceptions of `fatal`
+    (e.g. an unusable kubeconfig, which no retry fixes) end the loop. Ticks are
+    on a fixed schedule; a poll that overruns skips the ticks it missed. Stops
+    after `iterations` polls or when `stop_event` is set; a poll in progress
+    always finishes its write first.
     """
     interval = _seconds(every)
+    cap = max(interval, max_backoff)
     stop = stop_event or threading.Event()
     result = LoopResult()
     seen: dict[tuple[str, str], pd.Timestamp] = {}
-    t0 = time.monotonic()
-    tick = 0
+    failing = 0
+    next_at = time.monotonic()
     while not stop.is_set() and (iterations is None or result.polls < iterations):
+        started = time.monotonic()
         result.polls += 1
+        df: pd.DataFrame | None = None
+        error: Exception | None = None
         try:
             df = sample_once(load_fn, store, seen)
+        except fatal:
+            raise
         except Exception as exc:  # one bad poll must not end the sampler
+            error = exc
             result.failures += 1
-            log.warning("metrics poll %d failed, retrying at the next tick: %s",
-                        result.polls, exc)
-            if on_poll:
-                on_poll(result.polls, None, exc)
+            failing += 1
+            log.warning("metrics poll %d failed: %s", result.polls, exc)
         else:
+            failing = 0
             result.rows += len(df)
-            if on_poll:
-                on_poll(result.polls, df, None)
-        if iterations is not None and result.polls >= iterations:
+        now = time.monotonic()
+        if failing:
+            next_at = started + min(interval * 2 ** (failing - 1), cap)
+        else:
+            next_at += interval
+            if next_at < now:  # overran: skip the missed ticks
+                next_at += math.ceil((now - next_at) / interval) * interval
+        done = iterations is not None and result.polls >= iterations
+        if on_poll:
+            on_poll(Poll(result.polls, df, error, 0.0 if done else max(0.0, next_at - now)))
+        if done:
             break
-        elapsed = time.monotonic() - t0
-        tick = max(tick + 1, math.floor(elapsed / interval) + 1)
-        stop.wait(max(0.0, t0 + tick * interval - time.monotonic()))
+        stop.wait(max(0.0, next_at - time.monotonic()))
     return result
 
 
@@ -674,33 +700,30 @@ def metrics_loader(spec: str = "kube", namespaces: Sequence[str] | None = None,
     """
     scheme, _, arg = spec.partition(":")
     if scheme != "kube":
+        from aiops.model import ClusterState
         from aiops.sources import open_source
 
-        return lambda: open_source(spec)
+        def load_snapshot() -> Any:
+            state = open_source(spec)
+            if not namespaces:
+                return state
+            keep = set(namespaces)
+            return ClusterState(
+                source=state.source, context=state.context, captured_at=state.captured_at,
+                unavailable=state.unavailable,
+                objects={k: [o for o in objs if (o.get("metadata") or {}).get("namespace")
+                             in keep] for k, objs in state.objects.items()})
+
+        return load_snapshot
 
     def load() -> Any:
-        from datetime import UTC
+        from aiops.sources.live import load_pod_metrics
 
-        from aiops.kinds import BY_KIND
-        from aiops.model import ClusterState
-        from aiops.sources import live
-
-        api = live._connect(arg or None, kubeconfig, timeout, 1)
-        try:
-            live._check_server(api)
-            state = ClusterState(source=spec, context=api.context, captured_at=datetime.now(UTC))
-            served = live._served_versions(api)
-            wanted = list(namespaces) if namespaces else None
-            for kind in ("Pod", "ReplicaSet", "Deployment", "StatefulSet", "DaemonSet", "Job",
-                         "CronJob", "PodMetrics"):
-                live._load_kind(api, BY_KIND[kind], state, served, wanted, 500,
-                                lambda _m: None)
-        finally:
-            api.client.close()
-        return state
+        return load_pod_metrics(arg or None, kubeconfig=kubeconfig, namespaces=namespaces,
+                                timeout=timeout)
 
     return load
 
 
-__all__ = ["LoopResult", "MetricsStore", "StoreHistory", "metrics_loader", "podmetrics_frame",
-           "sample_loop", "sample_once"]
+__all__ = ["LoopResult", "MetricsStore", "Poll", "StoreHistory", "metrics_loader",
+           "podmetrics_frame", "sample_loop", "sample_once"]
