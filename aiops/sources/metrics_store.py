@@ -322,6 +322,68 @@ class MetricsStore:
                 return int(pc.cast(pc.max(t), pa.int64()).as_py())
         return None
 
+    def last_seen(self) -> dict[tuple[str, str], pd.Timestamp]:
+        """(namespace, pod) -> newest stored time, from the newest day partition: a
+        sampler that restarts (or runs once a minute from cron) then skips PodMetrics
+        metrics-server has not refreshed instead of storing them twice."""
+        parts = self.partitions()
+        if not parts:
+            return {}
+        start = _day_start_ns(parts[-1].day)
+        t = self.read(since_ns=start, until_ns=start + DAY_NS - 1,
+                      columns=["namespace", "pod", "time"])
+        if not t.num_rows:
+            return {}
+        t = pa.table({"namespace": pc.cast(t["namespace"], pa.string()),
+                      "pod": pc.cast(t["pod"], pa.string()), "time": t["time"]})
+        newest = t.group_by(["namespace", "pod"]).aggregate([("time", "max")]).to_pandas()
+        return {(ns, pod): pd.Timestamp(ts) for ns, pod, ts in
+                zip(newest["namespace"], newest["pod"], newest["time_max"], strict=True)}
+
+    def describe(self) -> dict[str, Any]:
+        """What the store holds, for `aiops metrics show`: time range, sample times,
+        rows, namespaces, workloads, pods, containers, and size on disk. Reads every
+        column but the values, batch by batch."""
+        times: set[int] = set()
+        groups: dict[str, set[tuple[str, ...]]] = {"workloads": set(), "pods": set(),
+                                                   "containers": set()}
+        namespaces: set[str] = set()
+        by_resource: dict[str, int] = {}
+        rows = 0
+        first = last = None
+        for batch in self.batches(columns=[*STRING_COLUMNS, "time"]):
+            if not batch.num_rows:
+                continue
+            t = pc.cast(batch.column("time"), pa.int64())
+            times.update(pc.unique(t).to_pylist())
+            lo, hi = pc.min(t).as_py(), pc.max(t).as_py()
+            first = lo if first is None else min(first, lo)
+            last = hi if last is None else max(last, hi)
+            rows += batch.num_rows
+            tbl = pa.Table.from_batches([batch]).select(STRING_COLUMNS)
+            tbl = pa.table({c: pc.cast(tbl[c], pa.string()) for c in STRING_COLUMNS})
+            keys = tbl.group_by(STRING_COLUMNS).aggregate([]).to_pylist()
+            for k in keys:
+                namespaces.add(k["namespace"])
+                groups["workloads"].add((k["namespace"], k["workload_kind"], k["workload"]))
+                groups["pods"].add((k["namespace"], k["pod"]))
+                groups["containers"].add((k["namespace"], k["pod"], k["container"]))
+            for r in tbl.group_by(["resource"]).aggregate([([], "count_all")]).to_pylist():
+                by_resource[r["resource"]] = by_resource.get(r["resource"], 0) + r["count_all"]
+        files = [f for f in self.path.rglob("*") if f.is_file()] if self.path.is_dir() else []
+        live = [f for p in self.partitions() for f in _live_files(p.path)]
+
+        def ts(ns: int | None) -> pd.Timestamp | None:
+            return None if ns is None else pd.Timestamp(ns, unit="ns", tz="UTC")
+
+        return {"path": str(self.path), "rows": rows, "samples": len(times),
+                "first": ts(first), "last": ts(last),
+                "span": ts(last) - ts(first) if first is not None else None,
+                "rows_by_resource": by_resource, "namespaces": sorted(namespaces),
+                **{k: len(v) for k, v in groups.items()},
+                "days": [p.day for p in self.partitions()],
+                "files": len(live), "bytes": sum(f.stat().st_size for f in files)}
+
     def history(self, at: datetime | str | None = None, name: str | None = None) -> StoreHistory:
         return StoreHistory(self, at=at, name=name)
 
@@ -587,10 +649,13 @@ def sample_once(source: StateSource, store: MetricsStore,
     """
     state = _resolve(source)
     if not state.kind("PodMetrics") and "PodMetrics" in getattr(state, "unavailable", {}):
-        raise SourceError(
-            f"PodMetrics are not available from {state.source}: "
-            f"{state.unavailable['PodMetrics']}",
-            "install metrics-server (metrics.k8s.io) or allow get/list on pods.metrics.k8s.io")
+        why = state.unavailable["PodMetrics"]
+        hint = ("install metrics-server (it serves metrics.k8s.io)" if "not served" in why
+                else "allow list on pods.metrics.k8s.io to this identity"
+                if why.startswith("forbidden") else
+                "metrics-server is down or restarting: check `kubectl get apiservice "
+                "v1beta1.metrics.k8s.io` and its pod")
+        raise SourceError(f"PodMetrics are not available from {state.source}: {why}", hint)
     df = podmetrics_frame(state)
     reported = {"pods": int(df["pod"].nunique() if len(df) else 0),
                 "containers": len(df.drop_duplicates(["namespace", "pod", "container"])),
@@ -623,6 +688,7 @@ class Poll:
     rows: pd.DataFrame | None  # appended rows (attrs: pods, containers, time); None: failed
     error: Exception | None
     retry_in: float  # seconds until the next poll
+    backoff: float = 0.0  # after a failure: the delay chosen (interval x 2^(failures-1))
 
 
 def _seconds(every: str | float | int) -> float:
@@ -654,7 +720,7 @@ def sample_loop(load_fn: Callable[[], Any], store: MetricsStore, every: str | fl
     cap = max(interval, max_backoff)
     stop = stop_event or threading.Event()
     result = LoopResult()
-    seen: dict[tuple[str, str], pd.Timestamp] = {}
+    seen = store.last_seen()
     failing = 0
     next_at = time.monotonic()
     while not stop.is_set() and (iterations is None or result.polls < iterations):
@@ -675,15 +741,17 @@ def sample_loop(load_fn: Callable[[], Any], store: MetricsStore, every: str | fl
             failing = 0
             result.rows += len(df)
         now = time.monotonic()
+        backoff = min(interval * 2 ** (failing - 1), cap) if failing else 0.0
         if failing:
-            next_at = started + min(interval * 2 ** (failing - 1), cap)
+            next_at = started + backoff
         else:
             next_at += interval
             if next_at < now:  # overran: skip the missed ticks
                 next_at += math.ceil((now - next_at) / interval) * interval
         done = iterations is not None and result.polls >= iterations
         if on_poll:
-            on_poll(Poll(result.polls, df, error, 0.0 if done else max(0.0, next_at - now)))
+            on_poll(Poll(result.polls, df, error, 0.0 if done else max(0.0, next_at - now),
+                         backoff))
         if done:
             break
         stop.wait(max(0.0, next_at - time.monotonic()))
