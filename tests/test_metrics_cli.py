@@ -278,12 +278,15 @@ def test_rightsize_with_too_little_history(monkeypatch, tmp_path, capsys) -> Non
 
 
 def test_cost_from_the_store(day_of_samples: Path, capsys) -> None:
+    from aiops.cost import aggregate, cost_report, default_prices
+    from aiops.sources import open_source
+
     assert main(["cost", "--source", "demo", "--store", str(day_of_samples),
                  "--format", "json"]) == 0
-    by_store = {r["key"] if "key" in r else json.dumps(r): r
-                for r in json.loads(capsys.readouterr().out)}
-    assert main(["cost", "--source", "demo", "--format", "json"]) == 0
-    by_demo = json.loads(capsys.readouterr().out)
-    assert len(by_store) == len(by_demo)
+    got = pd.DataFrame(json.loads(capsys.readouterr().out))
+    usage = MetricsStore(day_of_samples).history().samples()
+    expected = aggregate(cost_report(open_source("demo"), usage, default_prices()))
+    pd.testing.assert_frame_equal(got, expected.reset_index(drop=True), check_dtype=False,
+                                  rtol=1e-9)
     assert main(["cost", "--source", "demo", "--store", str(day_of_samples / "nope")]) == 2
     assert "does not exist" in capsys.readouterr().err
