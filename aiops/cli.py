@@ -442,14 +442,15 @@ def metrics_sample(
     failed poll prints one line and is retried with backoff; stored samples are
     never lost. Exit code 2 when no poll succeeded (e.g. `--once` failed).
     """
+    from rich.markup import escape
+
+    from aiops.durations import parse_duration
     from aiops.sources.live import KubeconfigError
     from aiops.sources.metrics_store import MetricsStore, metrics_loader, sample_loop
 
     if once and count not in (None, 1):
         raise ParameterError("--once and --count disagree", "give one of them")
     polls = 1 if once else count
-    from aiops.durations import parse_duration
-
     interval = parse_duration(every, "sampling interval")
     keep = None if retention.strip().lower() in ("none", "0", "forever", "") else retention
     mstore = MetricsStore(store, retention=keep)
@@ -460,7 +461,7 @@ def metrics_sample(
     load = metrics_loader(source, namespaces=namespaces, timeout=timeout)
     last_error: list[Exception] = []
 
-    def report(poll) -> None:
+    def show_poll(poll) -> None:
         now = _utc_now()
         if poll.error is None:
             rows = poll.rows
@@ -474,7 +475,8 @@ def metrics_sample(
             last_error[:] = [poll.error]
             retry = "" if polls is not None and poll.number >= polls else \
                 f"; retrying in {poll.backoff:.3g}s"
-            err.print(f"{now}  [red]poll {poll.number} failed:[/] {_one_line(poll.error)}{retry}",
+            err.print(f"{now}  [red]poll {poll.number} failed:[/] "
+                      f"{escape(_one_line(poll.error))}{retry}",
                       highlight=False, soft_wrap=True)
 
     err.print(f"sampling {source} every {interval.total_seconds():g}s into {store} "
@@ -483,7 +485,7 @@ def metrics_sample(
               "Ctrl-C stops", highlight=False, soft_wrap=True)
     with _stop_on_signals() as stop:
         res = sample_loop(load, mstore, every=interval.total_seconds(), iterations=polls,
-                          stop_event=stop, on_poll=report, fatal=(KubeconfigError,))
+                          stop_event=stop, on_poll=show_poll, fatal=(KubeconfigError,))
     if res.polls > 1 or stop.is_set():
         err.print(f"{res.polls} polls, {res.failures} failed, {res.rows} rows written to {store}",
                   highlight=False)

@@ -97,6 +97,20 @@ def test_once_stores_what_metrics_server_reports(monkeypatch, tmp_path, capsys,
     assert (m["workload"].astype(str) == m["workload_pm"]).all()
 
 
+def test_namespace_filter_lists_only_those_namespaces(monkeypatch, tmp_path, capsys,
+                                                      demo_rows) -> None:
+    store = tmp_path / "store"
+    with serve(monkeypatch, tmp_path) as server:
+        code, _, err = sample(capsys, "--store", str(store), "--once", "-n", "todo")
+        paths = {r.path for r in server.requests}
+    assert code == 0, err
+    assert "/apis/metrics.k8s.io/v1beta1/namespaces/todo/pods" in paths
+    assert "/apis/metrics.k8s.io/v1beta1/pods" not in paths and "/api/v1/pods" not in paths
+    got = stored(store)
+    assert set(got["namespace"].astype(str)) == {"todo"}
+    assert len(got) == (demo_rows["namespace"] == "todo").sum()
+
+
 def test_once_again_without_a_new_scrape_stores_nothing_twice(monkeypatch, tmp_path, capsys,
                                                                demo_rows) -> None:
     store = tmp_path / "store"

@@ -128,34 +128,45 @@ def grouped_stats(df: pd.DataFrame, keys: Sequence[str], qs: Sequence[float]
     the quantiles (columns q0..qN) of `value`, for a tidy usage frame without NaN.
 
     Same numbers as a pandas groupby (count, nunique, min, max, mean, quantile)
-    at a fraction of its time: ids from the run heads (`group_ids`), one
-    stable sort only when rows are not already grouped, reductions over the
-    group boundaries, and per group one linear-time partition.
+    at a fraction of its time. Nothing is sorted row by row: usage frames come
+    series by series, so rows form long runs of one group; counts, first/last
+    and distinct pods are reduced over the runs, and each group's values are
+    gathered from its runs once and partitioned (linear time).
     """
     gid, groups = group_ids(df, keys)
-    n_groups = len(groups)
+    n_groups, n = len(groups), len(gid)
     values = df["value"].to_numpy(np.float64)
     t = time_ns(df["time"])
+    heads = np.flatnonzero(np.r_[True, gid[1:] != gid[:-1]]) if n else gid
+    ends = np.r_[heads[1:], n].astype(np.int64)
+    run_g = gid[heads]
+    samples = np.bincount(run_g, weights=ends - heads, minlength=n_groups).astype(np.int64)
+    first = np.full(n_groups, np.iinfo(np.int64).max)
+    last = np.full(n_groups, np.iinfo(np.int64).min)
+    if n:
+        np.minimum.at(first, run_g, np.minimum.reduceat(t, heads))
+        np.maximum.at(last, run_g, np.maximum.reduceat(t, heads))
+    # distinct pods per group: a (group, pod) pair can only start at a change of either
     pod_codes, pod_labels = _codes(df["pod"])
-    gid, values, t, pod_codes = _sorted(gid, values, t, pod_codes.astype(np.int64))
-    values = values.copy()  # partitioned in place, group by group
-    bounds = np.searchsorted(gid, np.arange(n_groups + 1))
-    starts = bounds[:-1]
-    samples = np.diff(bounds)
-    first = np.minimum.reduceat(t, starts) if len(t) else np.zeros(0, np.int64)
-    last = np.maximum.reduceat(t, starts) if len(t) else np.zeros(0, np.int64)
-    # distinct pods per group: (group, pod) pairs change only at run heads
-    pair = gid * (len(pod_labels) + 1) + pod_codes + 1
-    heads = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]]) if len(pair) else pair
-    distinct = np.unique(pair[heads])
-    pods = np.bincount(distinct // (len(pod_labels) + 1), minlength=n_groups)
+    change = np.zeros(n, dtype=bool)
+    change[heads] = True
+    if n:
+        change[1:] |= pod_codes[1:] != pod_codes[:-1]
+    at = np.flatnonzero(change)
+    pair = gid[at] * (len(pod_labels) + 1) + pod_codes[at].astype(np.int64) + 1
+    pods = np.bincount(np.unique(pair) // (len(pod_labels) + 1), minlength=n_groups)
+    # each group's values, gathered from its runs (a copy: partitioned in place)
+    order = np.argsort(run_g, kind="stable")
+    bounds = np.searchsorted(run_g[order], np.arange(n_groups + 1))
     mean = np.empty(n_groups)
     peak = np.empty(n_groups)
     quants = np.empty((n_groups, len(qs)))
     for g in range(n_groups):
-        mean[g], peak[g], quants[g] = summary_inplace(values[bounds[g]:bounds[g + 1]], qs)
-    out = groups.assign(samples=samples.astype(np.int64), pods=pods.astype(np.int64),
-                        first=first, last=last, mean=mean, peak=peak,
+        runs = order[bounds[g]:bounds[g + 1]]
+        v = np.concatenate([values[heads[r]:ends[r]] for r in runs])
+        mean[g], peak[g], quants[g] = summary_inplace(v, qs)
+    out = groups.assign(samples=samples, pods=pods.astype(np.int64), first=first, last=last,
+                        mean=mean, peak=peak,
                         **{f"q{i}": quants[:, i] for i in range(len(qs))})
     return out.sort_values(list(keys), kind="stable").reset_index(drop=True)
 
