@@ -361,15 +361,12 @@ class MetricsStore:
             last = hi if last is None else max(last, hi)
             rows += batch.num_rows
             tbl = pa.Table.from_batches([batch]).select(STRING_COLUMNS)
-            tbl = pa.table({c: pc.cast(tbl[c], pa.string()) for c in STRING_COLUMNS})
-            keys = tbl.group_by(STRING_COLUMNS).aggregate([]).to_pylist()
-            for k in keys:
+            for k in tbl.group_by(STRING_COLUMNS).aggregate([([], "count_all")]).to_pylist():
                 namespaces.add(k["namespace"])
                 groups["workloads"].add((k["namespace"], k["workload_kind"], k["workload"]))
                 groups["pods"].add((k["namespace"], k["pod"]))
                 groups["containers"].add((k["namespace"], k["pod"], k["container"]))
-            for r in tbl.group_by(["resource"]).aggregate([([], "count_all")]).to_pylist():
-                by_resource[r["resource"]] = by_resource.get(r["resource"], 0) + r["count_all"]
+                by_resource[k["resource"]] = by_resource.get(k["resource"], 0) + k["count_all"]
         files = [f for f in self.path.rglob("*") if f.is_file()] if self.path.is_dir() else []
         live = [f for p in self.partitions() for f in _live_files(p.path)]
 
