@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -26,6 +30,10 @@ app = typer.Typer(
 )
 demo_app = typer.Typer(help="The bundled demo cluster.", no_args_is_help=True)
 app.add_typer(demo_app, name="demo")
+metrics_app = typer.Typer(
+    help="A local usage history from metrics-server, for clusters without Prometheus.",
+    no_args_is_help=True)
+app.add_typer(metrics_app, name="metrics")
 
 # Piped output (CI logs, files) gets wide tables instead of rich's 80 columns.
 _WIDTH = None if sys.stdout.isatty() or "COLUMNS" in os.environ else 160
@@ -195,7 +203,8 @@ PromTokenOpt = Annotated[Path | None, typer.Option(
 PromHeaderOpt = Annotated[list[str] | None, typer.Option(
     "--prometheus-header", help="Extra HTTP header NAME=VALUE (repeatable).")]
 StoreOpt = Annotated[Path | None, typer.Option(
-    "--store", help="Local metrics store written by `aiops metrics sample`.")]
+    "--store", help="Local metrics store written by `aiops metrics sample`.",
+    envvar="AIOPS_METRICS_STORE")]
 
 
 def _history(state, prometheus: str | None, token_file: Path | None,
@@ -290,6 +299,9 @@ def cost(
     source: SourceOpt = "demo",
     by: Annotated[str, typer.Option(help="namespace | workload | node | label:KEY")] = "namespace",
     pricing: Annotated[Path | None, typer.Option(help="Pricing file (JSON/YAML).")] = None,
+    store: StoreOpt = None,
+    history: Annotated[str | None, typer.Option(
+        "--history", help="Usage window for the average, e.g. 7d (default: all).")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table | json")] = "table",
 ) -> None:
     """Monthly cost by namespace/workload/label (OpenCost model), with idle cost."""
@@ -297,9 +309,16 @@ def cost(
 
     if fmt not in ("table", "json"):
         raise ParameterError(f"unknown --format {fmt!r}", "use table or json")
+    if history:
+        from aiops.durations import parse_duration
+
+        parse_duration(history, "history window")
     prices = load_prices(pricing) if pricing else default_prices()
     state = _load(source)
-    rep = cost_report(state, state.history, prices)
+    usage = state.history
+    if store is not None:  # else the source's own history, as before
+        usage = _history(state, None, None, None, store).samples(window=history)
+    rep = cost_report(state, usage, prices, window=history)
     df = aggregate(rep, by)
     if fmt == "json":
         sys.stdout.write(df.to_json(orient="records", indent=2) + "\n")
@@ -413,6 +432,9 @@ def report(
     date: Annotated[str | None, typer.Option(help="Report date folder, YYYY-MM-DD.")] = None,
     param: Annotated[list[str] | None, typer.Option(
         "--param", "-p", help="Extra notebook parameter KEY=VALUE (repeatable).")] = None,
+    store: Annotated[Path | None, typer.Option(
+        "--store", help="Local metrics store for the usage reports (same as -p store=DIR).")
+    ] = None,
 ) -> None:
     """Execute report notebooks with papermill and render them to offline HTML."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -428,6 +450,12 @@ def report(
         if not sep or not key:
             raise ParameterError(f"invalid --param {item!r}", "use KEY=VALUE")
         params[key] = value
+    if store is not None:
+        if not store.is_dir():
+            raise ParameterError(f"metrics store {store} does not exist",
+                                 "create it with `aiops metrics sample --store DIR`")
+        # absolute: the notebooks run in their own directory
+        params.setdefault("store", str(store.resolve()))
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   console=err, transient=True) as bar:
         tasks: dict[str, int] = {}
@@ -455,6 +483,168 @@ def report(
     out.print(f"reports index: {Path(out_dir) / 'index.html'}", highlight=False)
     if any(not r.ok for r in results):
         raise typer.Exit(1)
+
+
+DEFAULT_STORE = Path("aiops-metrics")
+SampleStoreOpt = Annotated[Path, typer.Option(
+    "--store", help="Store directory (created on the first sample).",
+    envvar="AIOPS_METRICS_STORE")]
+
+
+@metrics_app.command("sample")
+def metrics_sample(
+    source: Annotated[str, typer.Option(
+        "--source", "-s", help="kube[:context] (a snapshot path or demo also works, for trying)"
+    )] = "kube",
+    every: Annotated[str, typer.Option(help="Polling interval, e.g. 60s, 5m.")] = "60s",
+    store: SampleStoreOpt = DEFAULT_STORE,
+    retention: Annotated[str, typer.Option(
+        help="Keep this much history, e.g. 30d (whole days are dropped); 'none' keeps all."
+    )] = "30d",
+    namespace: Annotated[list[str] | None, typer.Option(
+        "--namespace", "-n", help="Only these namespaces (repeatable or comma-separated).")
+    ] = None,
+    once: Annotated[bool, typer.Option(
+        "--once", help="Take one sample and exit (for cron / a CronJob).")] = False,
+    count: Annotated[int | None, typer.Option(
+        "--count", min=1, help="Stop after N polls (default: run until stopped).")] = None,
+    timeout: Annotated[float, typer.Option(help="Per-request timeout (s).")] = 15.0,
+) -> None:
+    """Poll metrics.k8s.io (metrics-server) and append the samples to a local store.
+
+    Runs until Ctrl-C or SIGTERM, which stop it after the write in progress. A
+    failed poll prints one line and is retried with backoff; stored samples are
+    never lost. Exit code 2 when no poll succeeded (e.g. `--once` failed).
+    """
+    from rich.markup import escape
+
+    from aiops.durations import parse_duration
+    from aiops.sources.live import KubeconfigError
+    from aiops.sources.metrics_store import MetricsStore, metrics_loader, sample_loop
+
+    if once and count not in (None, 1):
+        raise ParameterError("--once and --count disagree", "give one of them")
+    polls = 1 if once else count
+    interval = parse_duration(every, "sampling interval")
+    keep = None if retention.strip().lower() in ("none", "0", "forever", "") else retention
+    mstore = MetricsStore(store, retention=keep)
+    if store.exists() and not store.is_dir():
+        raise ParameterError(f"metrics store {store} is not a directory",
+                             "pass --store DIR (a directory, created if missing)")
+    namespaces = [n for item in namespace or [] for n in item.split(",") if n] or None
+    load = metrics_loader(source, namespaces=namespaces, timeout=timeout)
+    last_error: list[Exception] = []
+
+    def show_poll(poll) -> None:
+        now = _utc_now()
+        if poll.error is None:
+            rows = poll.rows
+            skipped = "" if len(rows) else " (metrics-server has not refreshed since the " \
+                                               "last poll)"
+            out.print(f"{now}  pods {rows.attrs.get('pods', 0)}  containers "
+                      f"{rows.attrs.get('containers', 0)}  rows {len(rows)}{skipped}",
+                      highlight=False, soft_wrap=True)
+            last_error.clear()
+        else:
+            last_error[:] = [poll.error]
+            retry = "" if polls is not None and poll.number >= polls else \
+                f"; retrying in {poll.backoff:.3g}s"
+            err.print(f"{now}  [red]poll {poll.number} failed:[/] "
+                      f"{escape(_one_line(poll.error))}{retry}",
+                      highlight=False, soft_wrap=True)
+
+    err.print(f"sampling {source} every {interval.total_seconds():g}s into {store} "
+              f"(retention {keep or 'none'}"
+              f"{', namespaces ' + ','.join(namespaces) if namespaces else ''}); "
+              "Ctrl-C stops", highlight=False, soft_wrap=True)
+    with _stop_on_signals() as stop:
+        res = sample_loop(load, mstore, every=interval.total_seconds(), iterations=polls,
+                          stop_event=stop, on_poll=show_poll, fatal=(KubeconfigError,))
+    if res.polls > 1 or stop.is_set():
+        err.print(f"{res.polls} polls, {res.failures} failed, {res.rows} rows written to {store}",
+                  highlight=False)
+    if res.polls and res.failures == res.polls and last_error:
+        exc = last_error[0]
+        if isinstance(exc, AiopsError):
+            raise exc
+        raise typer.Exit(2)
+
+
+def _utc_now() -> str:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _one_line(exc: Exception) -> str:
+    """An error as one line: the message and, for our errors, the fix."""
+    if isinstance(exc, AiopsError):
+        text = exc.message + (f" (fix: {exc.hint})" if exc.hint else "")
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split())
+
+
+@contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """SIGINT/SIGTERM set an event the sampler checks between polls, so the write
+    in progress completes; a second signal interrupts at once (appends are atomic)."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def handler(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        err.print(f"{signal.Signals(signum).name}: stopping after the current poll",
+                  highlight=False)
+
+    for sig in previous:
+        signal.signal(sig, handler)
+    try:
+        yield stop
+    finally:
+        for sig, h in previous.items():
+            signal.signal(sig, h)
+
+
+@metrics_app.command("show")
+def metrics_show(
+    store: SampleStoreOpt = DEFAULT_STORE,
+    fmt: Annotated[str, typer.Option("--format", help="table | json")] = "table",
+) -> None:
+    """What a metrics store holds: time range, samples, namespaces, containers, size."""
+    from aiops.sources.metrics_store import MetricsStore
+
+    if fmt not in ("table", "json"):
+        raise ParameterError(f"unknown --format {fmt!r}", "use table or json")
+    if not store.is_dir():
+        raise ParameterError(f"metrics store {store} does not exist",
+                             "create it with `aiops metrics sample --store DIR`")
+    info = MetricsStore(store).describe()
+    if fmt == "json":
+        sys.stdout.write(json.dumps(info, indent=2, default=str) + "\n")
+        return
+    from aiops.quantity import format_bytes
+
+    out.print(f"store:      {store}", highlight=False)
+    if not info["rows"]:
+        out.print("empty: no samples yet (run `aiops metrics sample`)", highlight=False)
+    else:
+        out.print(f"time range: {info['first']} .. {info['last']} ({info['span']})",
+                  highlight=False)
+        out.print(f"samples:    {info['samples']} sample times, {info['rows']} rows "
+                  f"(cpu {info['rows_by_resource'].get('cpu', 0)}, memory "
+                  f"{info['rows_by_resource'].get('memory', 0)})", highlight=False)
+        out.print(f"namespaces: {len(info['namespaces'])} ({', '.join(info['namespaces'])})",
+                  highlight=False, soft_wrap=True)
+        out.print(f"workloads:  {info['workloads']}   pods: {info['pods']}   "
+                  f"containers: {info['containers']}", highlight=False)
+    out.print(f"on disk:    {format_bytes(info['bytes'])} in {info['files']} Parquet files, "
+              f"{len(info['days'])} day partitions", highlight=False)
 
 
 @demo_app.command("generate")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+import numpy as np
 import pandas as pd
 
 from aiops.durations import parse_duration
@@ -56,15 +57,26 @@ def container_stats(df: pd.DataFrame,
     cols = stats_columns(quantiles)
     if df.empty:
         return pd.DataFrame(columns=cols)
-    keys = {k: df[k].astype(str) for k in STAT_KEYS}
-    g = df.assign(**keys).groupby(STAT_KEYS, observed=True, sort=True)
-    out = g["value"].agg(samples="count", mean="mean", peak="max")
-    out["pods"] = g["pod"].nunique()
-    out["first"] = g["time"].min()
-    out["last"] = g["time"].max()
-    qs = g["value"].quantile(list(quantiles)).unstack()
-    qs.columns = [qcol(q) for q in qs.columns]
-    return out.join(qs).reset_index()[cols]
+    # one implementation with the rest of right-sizing (imported here: the
+    # rightsizing package imports this module)
+    from aiops.rightsizing._groups import grouped_stats
+
+    out = grouped_stats(df, STAT_KEYS, list(quantiles))
+    out = out.astype({k: str for k in STAT_KEYS})
+    for c in ("first", "last"):
+        out[c] = _as_time(out[c].to_numpy(np.int64), df["time"].dtype)
+    out = out.rename(columns={f"q{i}": qcol(q) for i, q in enumerate(quantiles)})
+    return out[cols]
+
+
+def _as_time(ns: np.ndarray, dtype: object) -> pd.Series:
+    """Nanoseconds since the epoch back in the input's datetime dtype."""
+    t = pd.Series(pd.to_datetime(ns, unit="ns", utc=True))
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        return t.dt.tz_convert(dtype.tz).astype(dtype)
+    if isinstance(dtype, np.dtype) and dtype.kind == "M":
+        return t.dt.tz_localize(None).astype(dtype)
+    return t
 
 
 class UsageHistory(Protocol):

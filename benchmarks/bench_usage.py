@@ -7,6 +7,8 @@ and resource, 40.3 million samples (20.2 M CPU + 20.2 M memory).
 1. Store: the samples are appended day by day to a MetricsStore in
    benchmarks/.out/usage-store, then `history().stats(window="14d")` runs in a
    fresh process (wall time, peak RSS from getrusage). Target < 10 s, < 3 GB.
+   The same rows are then read into memory and `container_stats()` (the
+   FrameHistory path: the demo, notebooks, test frames) is timed and compared.
 2. Prometheus: the same series (CPU as cAdvisor counters, memory as gauges)
    are turned into TSDB blocks with promtool (one OpenMetrics file per 2 h
    block: promtool re-reads its whole input per block, so a single 4 GB file
@@ -16,7 +18,7 @@ and resource, 40.3 million samples (20.2 M CPU + 20.2 M memory).
    when the import would take too long on a small machine.
 
 Run: .venv/bin/python benchmarks/bench_usage.py [--containers 1000 --days 14]
-     [--prom-containers 1000 | --no-prometheus] [--keep]
+     [--prom-containers 1000 | --no-prometheus] [--no-frame] [--keep]
 """
 
 from __future__ import annotations
@@ -66,9 +68,25 @@ h = MetricsStore(sys.argv[1]).history()
 s = h.stats(window=sys.argv[2])
 t2 = time.perf_counter()
 s.to_parquet(sys.argv[3])
-print(json.dumps({"import_s": t1 - t0, "stats_s": t2 - t1, "rows": len(s),
+print(json.dumps({"import_s": t1 - t0, "stats_s": t2 - t1, "cpu_s": time.process_time(),
+                  "rows": len(s),
                   "samples": int(s["samples"].sum()), "rss_mb": peak_rss_mb(),
                   "ru_maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+FRAME_CHILD = r"""
+import json, resource, sys, time
+""" + PEAK_RSS + r"""
+from aiops.sources.metrics_store import MetricsStore
+from aiops.usage import container_stats
+df = MetricsStore(sys.argv[1]).history().samples(window=sys.argv[2])
+t0, c0 = time.perf_counter(), time.process_time()
+s = container_stats(df)
+t1, c1 = time.perf_counter(), time.process_time()
+s.to_parquet(sys.argv[3])
+print(json.dumps({"stats_s": t1 - t0, "cpu_s": c1 - c0, "rows": len(s),
+                  "samples": int(s["samples"].sum()),
+                  "rss_mb": peak_rss_mb()}))
 """
 
 PROM_CHILD = r"""
@@ -168,6 +186,14 @@ def run_store(path: Path, window: str) -> dict[str, float]:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def run_frame(path: Path, window: str) -> dict[str, float]:
+    """container_stats() over the same rows held in memory (FrameHistory, the demo path)."""
+    out = OUT / "frame-stats.parquet"
+    res = subprocess.run([sys.executable, "-c", FRAME_CHILD, str(path), window, str(out)],
+                         capture_output=True, text=True, check=True, cwd=ROOT)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
 def run_prometheus(pods: pd.DataFrame, counters: np.ndarray, mem: np.ndarray, window: str,
                    concurrency: int, strategies: list[str]) -> dict[str, Any]:
     from tests.support.prometheus import Series, find_binaries, write_blocks
@@ -262,6 +288,8 @@ def main() -> int:
     ap.add_argument("--prom-containers", type=int, default=None,
                     help="containers for the Prometheus part (default: all)")
     ap.add_argument("--no-prometheus", action="store_true")
+    ap.add_argument("--no-frame", action="store_true",
+                    help="skip container_stats() over the rows held in memory")
     ap.add_argument("--concurrency", type=int, default=4)
     ap.add_argument("--strategies", default="hybrid,points",
                     help="PrometheusHistory strategies to time (hybrid,points,pushdown)")
@@ -285,10 +313,19 @@ def main() -> int:
           f"{fill['size_mb']:.0f} MB on disk")
     st = run_store(store_path, window)
     ok_store = st["stats_s"] < 10 and st["rss_mb"] < 3072
-    print(f"store stats(window={window}): {st['stats_s']:.2f} s, peak RSS {st['rss_mb']:.0f} MB "
+    print(f"store stats(window={window}): {st['stats_s']:.2f} s ({st['cpu_s']:.2f} s CPU "
+          f"incl. imports), peak RSS {st['rss_mb']:.0f} MB "
           f"(VmHWM; getrusage ru_maxrss {st['ru_maxrss_mb']:.0f} MB incl. the forking parent), "
           f"{st['rows']} rows over {st['samples'] / 1e6:.1f} M samples "
           f"-> target < 10 s and < 3072 MB: {'met' if ok_store else 'MISSED'}")
+    if not a.no_frame:
+        fr = run_frame(store_path, window)
+        same = pd.read_parquet(OUT / "frame-stats.parquet").equals(
+            pd.read_parquet(OUT / "store-stats.parquet"))
+        print(f"frame container_stats(): {fr['stats_s']:.2f} s ({fr['cpu_s']:.2f} s CPU) over "
+              "the rows in memory, "
+              f"peak RSS {fr['rss_mb']:.0f} MB (incl. the rows), {fr['rows']} rows; "
+              f"identical to the store's stats: {same}")
     ok_prom = True
     if not a.no_prometheus:
         k = a.prom_containers or len(pods)

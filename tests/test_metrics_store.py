@@ -18,6 +18,7 @@ from aiops.model import ClusterState
 from aiops.sources import open_source
 from aiops.sources.metrics_store import (
     MetricsStore,
+    Poll,
     metrics_loader,
     podmetrics_frame,
     sample_loop,
@@ -242,8 +243,8 @@ def test_sample_loop_stops_on_event(demo: ClusterState, tmp_path: Path) -> None:
     stop = threading.Event()
     seen: list[int] = []
 
-    def on_poll(n: int, df: pd.DataFrame | None, exc: Exception | None) -> None:
-        seen.append(n)
+    def on_poll(poll: Poll) -> None:
+        seen.append(poll.number)
         threading.Timer(0.2, stop.set).start()  # e.g. Ctrl-C while waiting for the tick
 
     t0 = time.monotonic()
@@ -293,3 +294,54 @@ def test_metrics_loader_lists_only_what_sampling_needs(tmp_path: Path) -> None:
     rows = sample_once(state, MetricsStore(tmp_path / "s"))
     demo_rows = podmetrics_frame(open_source("demo"))
     pd.testing.assert_frame_equal(_rows(rows), _rows(demo_rows))
+
+
+# -- container_stats: one grouped implementation, the numbers pandas gives ---------------
+def _pandas_stats(df: pd.DataFrame, quantiles=(0.5, 0.9, 0.95, 0.99)) -> pd.DataFrame:
+    """The former container_stats (a pandas groupby), kept as the reference."""
+    from aiops.usage import STAT_KEYS, check_usage, qcol
+
+    df = check_usage(df)
+    keys = {k: df[k].astype(str) for k in STAT_KEYS}
+    g = df.assign(**keys).groupby(STAT_KEYS, observed=True, sort=True)
+    out = g["value"].agg(samples="count", mean="mean", peak="max")
+    out["pods"] = g["pod"].nunique()
+    out["first"] = g["time"].min()
+    out["last"] = g["time"].max()
+    qs = g["value"].quantile(list(quantiles)).unstack()
+    qs.columns = [qcol(q) for q in qs.columns]
+    return out.join(qs).reset_index()[stats_columns(quantiles)]
+
+
+def test_container_stats_equals_the_pandas_groupby_on_the_demo(
+        demo_history: pd.DataFrame) -> None:
+    from aiops.usage import container_stats
+
+    for qs in ((0.5, 0.9, 0.95, 0.99), (0.0, 0.25, 0.999, 1.0)):
+        pd.testing.assert_frame_equal(container_stats(demo_history, qs),
+                                      _pandas_stats(demo_history, qs), check_exact=True)
+
+
+def test_container_stats_on_unsorted_plain_frames() -> None:
+    """Object (not categorical) keys, shuffled rows, gaps (NaN), repeated pods."""
+    from aiops.usage import container_stats
+
+    rng = np.random.default_rng(7)
+    n = 20_000
+    df = pd.DataFrame({
+        "time": pd.Timestamp("2026-01-01", tz="UTC")
+        + pd.to_timedelta(rng.integers(0, 86_400, n), unit="s"),
+        "namespace": rng.choice(["a", "b", "c"], n),
+        "workload_kind": "Deployment",
+        "workload": rng.choice(["web", "api", "db"], n),
+        "pod": rng.choice([f"p{i}" for i in range(7)], n),
+        "container": rng.choice(["app", "sidecar"], n),
+        "resource": rng.choice(["cpu", "memory"], n),
+        "value": rng.lognormal(0, 2, n)})
+    df.loc[rng.random(n) < 0.05, "value"] = np.nan
+    got = container_stats(df)
+    expected = _pandas_stats(df)
+    pd.testing.assert_frame_equal(got.drop(columns="mean"), expected.drop(columns="mean"),
+                                  check_exact=True)
+    # pandas sums with Kahan compensation, we in extended precision: last bit at most
+    np.testing.assert_allclose(got["mean"], expected["mean"], rtol=4e-16, atol=0)

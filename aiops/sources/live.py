@@ -26,7 +26,7 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.util.retry import Retry
 
 from aiops.errors import LiveClusterError
-from aiops.kinds import KINDS, KindInfo, snapshot_file
+from aiops.kinds import BY_KIND, KINDS, KindInfo, snapshot_file
 from aiops.model import ClusterState, LoadProblem, LogKey, Obj
 from aiops.redact import mask_text, scrub_object
 
@@ -37,6 +37,11 @@ LOG_WORKERS = 8  # small: log requests are cheap for us but each costs the kubel
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 BACKOFF_FACTOR = 0.25  # 0, 0.5, 1, 2 ... seconds between retries
 SOURCE_HINT = "or use --source demo / --source PATH to work from a snapshot"
+
+
+class KubeconfigError(LiveClusterError):
+    """The kubeconfig or in-cluster configuration is unusable: retrying cannot help,
+    so a long-running sampler stops on it instead of polling forever."""
 
 
 class _ApiError(Exception):
@@ -146,6 +151,43 @@ def load_live(
     return state
 
 
+# Pods, their owner chain (for the workload of each pod) and PodMetrics: all a
+# metrics sampler needs, so a poll costs a handful of lists, not a full load.
+POD_METRICS_KINDS = ("Pod", "ReplicaSet", "Deployment", "StatefulSet", "DaemonSet", "Job",
+                     "CronJob", "PodMetrics")
+
+
+def load_pod_metrics(
+    context: str | None = None,
+    *,
+    kubeconfig: str | None = None,
+    namespaces: Sequence[str] | None = None,
+    timeout: float = 15.0,
+    retries: int = 1,
+    page_size: int = 500,
+) -> ClusterState:
+    """The light load a metrics sampler makes on every poll: pods, their owners and
+    metrics.k8s.io PodMetrics (of `namespaces`, default all), nothing else.
+
+    Same client, retries and errors as `load_live`; a PodMetrics list that fails
+    (metrics-server absent, restarting or forbidden) lands in
+    `state.unavailable["PodMetrics"]` for the caller to judge. `retries` is low
+    by default: a sampler retries at its next tick anyway.
+    """
+    wanted = list(dict.fromkeys(namespaces)) if namespaces else None
+    api = _connect(context, kubeconfig, timeout, retries)
+    try:
+        _check_server(api)
+        state = ClusterState(source=f"kube:{context}" if context else "kube",
+                             context=api.context, captured_at=datetime.now(UTC))
+        served = _served_versions(api)
+        for kind in POD_METRICS_KINDS:
+            _load_kind(api, BY_KIND[kind], state, served, wanted, page_size, lambda _m: None)
+    finally:
+        api.client.close()
+    return state
+
+
 # -- connection ---------------------------------------------------------------
 def _connect(context: str | None, kubeconfig: str | None, timeout: float,
              retries: int) -> _Api:
@@ -160,7 +202,7 @@ def _connect(context: str | None, kubeconfig: str | None, timeout: float,
         try:
             kube_config.load_incluster_config(client_configuration=cfg)
         except kube_config.ConfigException as exc:
-            raise LiveClusterError(f"in-cluster configuration failed: {_one_line(exc)}",
+            raise KubeconfigError(f"in-cluster configuration failed: {_one_line(exc)}",
                                    "is the service account token mounted in this pod?") from None
         ctx_name = None
     else:
@@ -177,7 +219,7 @@ def _load_kubeconfig(cfg: Configuration, spec: str, existing: list[str],
                      context: str | None) -> str:
     """Apply one kubeconfig context to `cfg`; return the context's name."""
     if not existing:
-        raise LiveClusterError(
+        raise KubeconfigError(
             f"kubeconfig {spec} not found",
             "pass --kubeconfig FILE, set KUBECONFIG, or run inside a cluster; " + SOURCE_HINT,
         )
@@ -185,21 +227,21 @@ def _load_kubeconfig(cfg: Configuration, spec: str, existing: list[str],
     try:
         names, current = _read_contexts(existing)
     except (OSError, yaml.YAMLError, ValueError) as exc:
-        raise LiveClusterError(f"kubeconfig {where} is not valid: {_one_line(exc)}",
+        raise KubeconfigError(f"kubeconfig {where} is not valid: {_one_line(exc)}",
                                "fix the file or point KUBECONFIG at a working one") from None
     available = f"available contexts: {', '.join(names) or 'none'}"
     name = context or current
     if not name:
-        raise LiveClusterError(f"kubeconfig {where} has no current-context",
+        raise KubeconfigError(f"kubeconfig {where} has no current-context",
                                f"use --source kube:CONTEXT; {available}")
     if name not in names:
-        raise LiveClusterError(f"context {name!r} not found in kubeconfig {where}",
+        raise KubeconfigError(f"context {name!r} not found in kubeconfig {where}",
                                f"{available} (see `kubectl config get-contexts`)")
     try:
         kube_config.load_kube_config(config_file=where, context=name,
                                      client_configuration=cfg, persist_config=False)
     except Exception as exc:  # the loader raises many types for a bad file
-        raise LiveClusterError(
+        raise KubeconfigError(
             f"context {name!r} in kubeconfig {where} cannot be used: {_one_line(exc)}",
             f"check it with `kubectl --context {name} cluster-info`",
         ) from None

@@ -28,7 +28,8 @@ precision). Rows are written sorted by (resource, namespace, workload,
 container, pod, time), so a batch holds long runs of one group.
 
 `sample_once` turns metrics.k8s.io PodMetrics into tidy rows; `sample_loop`
-polls on a fixed tick and never stops on a failed poll.
+polls on a fixed tick, backs off after failed polls and never stops on one;
+`aiops metrics sample` is its command line.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from aiops.durations import parse_duration
 from aiops.errors import ParameterError, SourceError
 from aiops.quantity import to_float
 from aiops.usage import (
@@ -158,7 +160,7 @@ class MetricsStore:
     def __init__(self, path: str | Path, retention: str | None = None,
                  compact_after: int = COMPACT_AFTER) -> None:
         self.path = Path(path)
-        self.retention = window_delta(retention) if retention else None
+        self.retention = parse_duration(retention, "retention") if retention else None
         self.compact_after = compact_after
 
     def __repr__(self) -> str:
@@ -320,6 +322,65 @@ class MetricsStore:
                 return int(pc.cast(pc.max(t), pa.int64()).as_py())
         return None
 
+    def last_seen(self) -> dict[tuple[str, str], pd.Timestamp]:
+        """(namespace, pod) -> newest stored time, from the newest day partition: a
+        sampler that restarts (or runs once a minute from cron) then skips PodMetrics
+        metrics-server has not refreshed instead of storing them twice."""
+        parts = self.partitions()
+        if not parts:
+            return {}
+        start = _day_start_ns(parts[-1].day)
+        t = self.read(since_ns=start, until_ns=start + DAY_NS - 1,
+                      columns=["namespace", "pod", "time"])
+        if not t.num_rows:
+            return {}
+        t = pa.table({"namespace": pc.cast(t["namespace"], pa.string()),
+                      "pod": pc.cast(t["pod"], pa.string()), "time": t["time"]})
+        newest = t.group_by(["namespace", "pod"]).aggregate([("time", "max")]).to_pandas()
+        return {(ns, pod): pd.Timestamp(ts) for ns, pod, ts in
+                zip(newest["namespace"], newest["pod"], newest["time_max"], strict=True)}
+
+    def describe(self) -> dict[str, Any]:
+        """What the store holds, for `aiops metrics show`: time range, sample times,
+        rows, namespaces, workloads, pods, containers, and size on disk. Reads every
+        column but the values, batch by batch."""
+        times: set[int] = set()
+        groups: dict[str, set[tuple[str, ...]]] = {"workloads": set(), "pods": set(),
+                                                   "containers": set()}
+        namespaces: set[str] = set()
+        by_resource: dict[str, int] = {}
+        rows = 0
+        first = last = None
+        for batch in self.batches(columns=[*STRING_COLUMNS, "time"]):
+            if not batch.num_rows:
+                continue
+            t = pc.cast(batch.column("time"), pa.int64())
+            times.update(pc.unique(t).to_pylist())
+            lo, hi = pc.min(t).as_py(), pc.max(t).as_py()
+            first = lo if first is None else min(first, lo)
+            last = hi if last is None else max(last, hi)
+            rows += batch.num_rows
+            tbl = pa.Table.from_batches([batch]).select(STRING_COLUMNS)
+            for k in tbl.group_by(STRING_COLUMNS).aggregate([([], "count_all")]).to_pylist():
+                namespaces.add(k["namespace"])
+                groups["workloads"].add((k["namespace"], k["workload_kind"], k["workload"]))
+                groups["pods"].add((k["namespace"], k["pod"]))
+                groups["containers"].add((k["namespace"], k["pod"], k["container"]))
+                by_resource[k["resource"]] = by_resource.get(k["resource"], 0) + k["count_all"]
+        files = [f for f in self.path.rglob("*") if f.is_file()] if self.path.is_dir() else []
+        live = [f for p in self.partitions() for f in _live_files(p.path)]
+
+        def ts(ns: int | None) -> pd.Timestamp | None:
+            return None if ns is None else pd.Timestamp(ns, unit="ns", tz="UTC")
+
+        return {"path": str(self.path), "rows": rows, "samples": len(times),
+                "first": ts(first), "last": ts(last),
+                "span": ts(last) - ts(first) if first is not None else None,
+                "rows_by_resource": by_resource, "namespaces": sorted(namespaces),
+                **{k: len(v) for k, v in groups.items()},
+                "days": [p.day for p in self.partitions()],
+                "files": len(live), "bytes": sum(f.stat().st_size for f in files)}
+
     def history(self, at: datetime | str | None = None, name: str | None = None) -> StoreHistory:
         return StoreHistory(self, at=at, name=name)
 
@@ -462,9 +523,11 @@ def _stream_stats(batches: Iterable[pa.RecordBatch],
     Rows of a group are found as runs of equal keys within each batch (the
     store writes rows sorted by group, so a batch has few runs; unsorted input
     is still correct, only slower). Per group the values of its runs are
-    concatenated once and the quantiles read with np.partition (linear time),
-    interpolated exactly as pandas does.
+    concatenated once and summarised by `summary_inplace`, the function
+    `container_stats` uses too.
     """
+    from aiops.rightsizing._groups import summary_inplace
+
     groups: dict[tuple[str, ...], _Group] = {}
     pod_code: dict[str, int] = {}
     values: list[np.ndarray] = []
@@ -513,18 +576,10 @@ def _stream_stats(batches: Iterable[pa.RecordBatch],
         n = len(v)
         if n == 0:
             continue
-        ranks = [(q, q * (n - 1)) for q in quantiles]
-        kth = sorted({min(math.floor(r) + d, n - 1) for _, r in ranks for d in (0, 1)}
-                     | {n - 1})
-        v.partition(kth)
+        mean, peak, quants = summary_inplace(v, quantiles)
         row: dict[str, Any] = dict(zip(STAT_KEYS, name, strict=True))
-        row.update(samples=n, pods=len(g.pods), first=g.first, last=g.last,
-                   # an extended-precision sum rounds like pandas' compensated one
-                   mean=float(np.sum(v, dtype=np.longdouble)) / n, peak=float(v[n - 1]))
-        for q, rank in ranks:
-            lo = math.floor(rank)
-            hi = min(lo + 1, n - 1)
-            row[qcol(q)] = float(v[lo] + (v[hi] - v[lo]) * (rank - lo))
+        row.update(samples=n, pods=len(g.pods), first=g.first, last=g.last, mean=mean,
+                   peak=peak, **{qcol(q): x for q, x in zip(quantiles, quants, strict=True)})
         rows.append(row)
     return rows
 
@@ -585,15 +640,23 @@ def sample_once(source: StateSource, store: MetricsStore,
 
     `seen` (pod -> last stored timestamp) skips PodMetrics metrics-server has
     not refreshed since the previous poll, so no sample is stored twice.
-    Returns the rows appended.
+    Returns the rows appended; `attrs` says what metrics-server reported
+    (`pods`, `containers`, and `time`, the newest PodMetrics timestamp), which
+    a skipped, unrefreshed poll still has.
     """
     state = _resolve(source)
     if not state.kind("PodMetrics") and "PodMetrics" in getattr(state, "unavailable", {}):
-        raise SourceError(
-            f"PodMetrics are not available from {state.source}: "
-            f"{state.unavailable['PodMetrics']}",
-            "install metrics-server (metrics.k8s.io) or allow get/list on pods.metrics.k8s.io")
+        why = state.unavailable["PodMetrics"]
+        hint = ("install metrics-server (it serves metrics.k8s.io)" if "not served" in why
+                else "allow list on pods.metrics.k8s.io to this identity"
+                if why.startswith("forbidden") else
+                "metrics-server is down or restarting: check `kubectl get apiservice "
+                "v1beta1.metrics.k8s.io` and its pod")
+        raise SourceError(f"PodMetrics are not available from {state.source}: {why}", hint)
     df = podmetrics_frame(state)
+    reported = {"pods": int(df["pod"].nunique() if len(df) else 0),
+                "containers": len(df.drop_duplicates(["namespace", "pod", "container"])),
+                "time": df["time"].max() if len(df) else None}
     if seen is not None:
         pairs = list(zip(zip(df["namespace"], df["pod"], strict=True), df["time"], strict=True))
         fresh = np.array([k not in seen or t > seen[k] for k, t in pairs], dtype=bool)
@@ -603,6 +666,7 @@ def sample_once(source: StateSource, store: MetricsStore,
         seen.update(current)
     if not df.empty:
         store.append(df)
+    df.attrs.update(reported)
     return df
 
 
@@ -613,54 +677,81 @@ class LoopResult:
     rows: int = 0
 
 
+@dataclass
+class Poll:
+    """What one poll of `sample_loop` did, for a progress line."""
+
+    number: int
+    rows: pd.DataFrame | None  # appended rows (attrs: pods, containers, time); None: failed
+    error: Exception | None
+    retry_in: float  # seconds until the next poll
+    backoff: float = 0.0  # after a failure: the delay chosen (interval x 2^(failures-1))
+
+
 def _seconds(every: str | float | int) -> float:
     if isinstance(every, int | float):
         secs = float(every)
-    else:
-        td = window_delta(every)
-        secs = td.total_seconds() if td is not None else 0.0
-    if secs <= 0:
-        raise ParameterError(f"invalid sampling interval {every!r}", "use e.g. 60s or 5m")
-    return secs
+        if secs <= 0:
+            raise ParameterError(f"invalid sampling interval {every!r}", "use e.g. 60s or 5m")
+        return secs
+    return parse_duration(every, "sampling interval").total_seconds()
 
 
 def sample_loop(load_fn: Callable[[], Any], store: MetricsStore, every: str | float = "60s",
                 iterations: int | None = None, stop_event: threading.Event | None = None,
-                on_poll: Callable[[int, pd.DataFrame | None, Exception | None], None]
-                | None = None) -> LoopResult:
+                on_poll: Callable[[Poll], None] | None = None,
+                fatal: tuple[type[BaseException], ...] = (),
+                max_backoff: float = 300.0) -> LoopResult:
     """Poll `load_fn()` every `every` and append its PodMetrics to `store`.
 
-    A failed poll (API down, metrics-server restarting, disk full) is logged
-    and retried at the next tick; what is stored is never touched by a failure
-    (appends are atomic). Ticks are on a fixed schedule; a poll that overruns
-    skips the ticks it missed. Stops after `iterations` polls or when
-    `stop_event` is set.
+    A failed poll (API down, metrics-server restarting, disk full) is reported
+    and retried with exponential backoff (the interval, doubled per consecutive
+    failure, at most `max_backoff` or the interval if longer); what is stored is
+    never touched by a failure (appends are atomic). Exceptions of `fatal`
+    (e.g. an unusable kubeconfig, which no retry fixes) end the loop. Ticks are
+    on a fixed schedule; a poll that overruns skips the ticks it missed. Stops
+    after `iterations` polls or when `stop_event` is set; a poll in progress
+    always finishes its write first.
     """
     interval = _seconds(every)
+    cap = max(interval, max_backoff)
     stop = stop_event or threading.Event()
     result = LoopResult()
-    seen: dict[tuple[str, str], pd.Timestamp] = {}
-    t0 = time.monotonic()
-    tick = 0
+    seen = store.last_seen()
+    failing = 0
+    next_at = time.monotonic()
     while not stop.is_set() and (iterations is None or result.polls < iterations):
+        started = time.monotonic()
         result.polls += 1
+        df: pd.DataFrame | None = None
+        error: Exception | None = None
         try:
             df = sample_once(load_fn, store, seen)
+        except fatal:
+            raise
         except Exception as exc:  # one bad poll must not end the sampler
+            error = exc
             result.failures += 1
-            log.warning("metrics poll %d failed, retrying at the next tick: %s",
-                        result.polls, exc)
-            if on_poll:
-                on_poll(result.polls, None, exc)
+            failing += 1
+            log.warning("metrics poll %d failed: %s", result.polls, exc)
         else:
+            failing = 0
             result.rows += len(df)
-            if on_poll:
-                on_poll(result.polls, df, None)
-        if iterations is not None and result.polls >= iterations:
+        now = time.monotonic()
+        backoff = min(interval * 2 ** (failing - 1), cap) if failing else 0.0
+        if failing:
+            next_at = started + backoff
+        else:
+            next_at += interval
+            if next_at < now:  # overran: skip the missed ticks
+                next_at += math.ceil((now - next_at) / interval) * interval
+        done = iterations is not None and result.polls >= iterations
+        if on_poll:
+            on_poll(Poll(result.polls, df, error, 0.0 if done else max(0.0, next_at - now),
+                         backoff))
+        if done:
             break
-        elapsed = time.monotonic() - t0
-        tick = max(tick + 1, math.floor(elapsed / interval) + 1)
-        stop.wait(max(0.0, t0 + tick * interval - time.monotonic()))
+        stop.wait(max(0.0, next_at - time.monotonic()))
     return result
 
 
@@ -674,33 +765,30 @@ def metrics_loader(spec: str = "kube", namespaces: Sequence[str] | None = None,
     """
     scheme, _, arg = spec.partition(":")
     if scheme != "kube":
+        from aiops.model import ClusterState
         from aiops.sources import open_source
 
-        return lambda: open_source(spec)
+        def load_snapshot() -> Any:
+            state = open_source(spec)
+            if not namespaces:
+                return state
+            keep = set(namespaces)
+            return ClusterState(
+                source=state.source, context=state.context, captured_at=state.captured_at,
+                unavailable=state.unavailable,
+                objects={k: [o for o in objs if (o.get("metadata") or {}).get("namespace")
+                             in keep] for k, objs in state.objects.items()})
+
+        return load_snapshot
 
     def load() -> Any:
-        from datetime import UTC
+        from aiops.sources.live import load_pod_metrics
 
-        from aiops.kinds import BY_KIND
-        from aiops.model import ClusterState
-        from aiops.sources import live
-
-        api = live._connect(arg or None, kubeconfig, timeout, 1)
-        try:
-            live._check_server(api)
-            state = ClusterState(source=spec, context=api.context, captured_at=datetime.now(UTC))
-            served = live._served_versions(api)
-            wanted = list(namespaces) if namespaces else None
-            for kind in ("Pod", "ReplicaSet", "Deployment", "StatefulSet", "DaemonSet", "Job",
-                         "CronJob", "PodMetrics"):
-                live._load_kind(api, BY_KIND[kind], state, served, wanted, 500,
-                                lambda _m: None)
-        finally:
-            api.client.close()
-        return state
+        return load_pod_metrics(arg or None, kubeconfig=kubeconfig, namespaces=namespaces,
+                                timeout=timeout)
 
     return load
 
 
-__all__ = ["LoopResult", "MetricsStore", "StoreHistory", "metrics_loader", "podmetrics_frame",
-           "sample_loop", "sample_once"]
+__all__ = ["LoopResult", "MetricsStore", "Poll", "StoreHistory", "metrics_loader",
+           "podmetrics_frame", "sample_loop", "sample_once"]

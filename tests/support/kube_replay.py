@@ -15,6 +15,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
@@ -73,11 +74,20 @@ class KubeReplay:
     """Serve `snapshot_dir` on 127.0.0.1; use as a context manager."""
 
     def __init__(self, snapshot_dir: str | Path, *, forbidden: Iterable[str] = (),
-                 fail_first: int = 0, token: str | None = "replay-token") -> None:
+                 fail_first: int = 0, token: str | None = "replay-token",
+                 metrics_clock: Callable[[], datetime] | None = None,
+                 fail_when: Callable[[Request], bool] | None = None) -> None:
         self.state: ClusterState = load_snapshot(snapshot_dir)
         self.forbidden = set(forbidden)  # kinds, e.g. {"Secret"}
         self.fail_first = fail_first  # answer 503 to the first N requests
         self.token = token
+        # metrics-server stamps each PodMetrics/NodeMetrics with the time of its
+        # last scrape: with a clock, every metrics list carries the clock's time
+        # (as a live metrics-server between scrapes); without, the snapshot's
+        self.metrics_clock = metrics_clock
+        # answer 503 (as kube-apiserver does for an unavailable aggregated API,
+        # e.g. metrics-server restarting) to the requests this says
+        self.fail_when = fail_when
         self.requests: list[Request] = []
         self._lock = threading.Lock()
         metrics = bool(self.state.kind("PodMetrics") or self.state.kind("NodeMetrics"))
@@ -121,7 +131,7 @@ class KubeReplay:
         with self._lock:
             failing, self.fail_first = self.fail_first > 0, max(0, self.fail_first - 1)
         try:
-            if failing:
+            if failing or (self.fail_when is not None and self.fail_when(req)):
                 raise ApiError(503, "the server is currently unable to handle the request")
             if self.token and headers.get("authorization") != f"Bearer {self.token}":
                 raise ApiError(401, "Unauthorized")
@@ -206,6 +216,9 @@ def _list(srv: KubeReplay, req: Request, args: dict[str, str]) -> Reply:
         meta["remainingItemCount"] = len(objs) - limit
         objs = objs[:limit]
     items = [{k: v for k, v in o.items() if k not in ("kind", "apiVersion")} for o in objs]
+    if srv.metrics_clock is not None and info.group == "metrics.k8s.io":
+        stamp = srv.metrics_clock().astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        items = [{**o, "timestamp": stamp} for o in items]
     return _json({"kind": f"{info.kind}List", "apiVersion": info.api_version,
                   "metadata": meta, "items": items})
 
