@@ -15,11 +15,16 @@ import re
 import weakref
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from difflib import get_close_matches
 from itertools import accumulate
 from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from aiops.diagnose.actions import pod_spec_of, pod_template_path, pointer, target_of
 from aiops.diagnose.context import (
@@ -38,6 +43,7 @@ from aiops.diagnose.registry import rule
 from aiops.diagnose.rules._common import as_dict as _dict
 from aiops.diagnose.rules._common import as_list as _list
 from aiops.diagnose.rules.services import backends, describe_backends, selector_fix
+from aiops.model import ClusterState, LogKey
 
 FAMILY = "logs"
 DOCS_RBAC = "https://kubernetes.io/docs/reference/access-authn-authz/rbac/"
@@ -236,18 +242,22 @@ def scan(ctx: Context) -> list[PodScan]:
 
 
 def _with_hits(ctx: Context) -> list[PodScan]:
-    return [s for p in ctx.pods() if (s := pod_scan(ctx, p)) is not None]
+    noisy = ctx.shared(("logs", "noisy"), lambda: _noisy_logs(ctx.state)) \
+        if ctx.whole_cluster else None
+    return [s for p in ctx.pods() if (s := pod_scan(ctx, p, noisy)) is not None]
 
 
-def pod_scan(ctx: Context, pod: Obj) -> PodScan | None:
+def pod_scan(ctx: Context, pod: Obj,
+             noisy: dict[tuple[bool, LogKey], bool] | None = None) -> PodScan | None:
     """One pod's scanned logs if they say anything, kept on the state (the scan only
-    reads the state); a pod whose logs say nothing is kept as itself."""
+    reads the state); a pod whose logs say nothing is kept as itself. `noisy` is
+    `_noisy_logs` when the whole cluster is scanned."""
     table: dict[int, PodScan | Obj] = ctx.shared(("logs", "scans"), dict)
     found = table.get(id(pod))
     if found is pod:
         return None
     if not isinstance(found, PodScan) or found.pod is not pod:
-        scanned = _scan_pod(ctx, pod)
+        scanned = _scan_pod(ctx, pod, noisy)
         table[id(pod)] = scanned if scanned.hits else pod
         return scanned if scanned.hits else None
     return found
@@ -279,7 +289,8 @@ def _offset(ctx: Context, ns: str, pod: str, c: str, previous: bool, n: int) -> 
     return len(text.splitlines()) - n + 1 if isinstance(text, str) else 1
 
 
-def _scan_pod(ctx: Context, pod: Obj) -> PodScan:
+def _scan_pod(ctx: Context, pod: Obj,
+              noisy: dict[tuple[bool, LogKey], bool] | None = None) -> PodScan:
     m = md(pod)
     ns, name = str(m.get("namespace") or ""), str(m.get("name") or "")
     out = PodScan(pod)
@@ -294,8 +305,14 @@ def _scan_pod(ctx: Context, pod: Obj) -> PodScan:
             # no keyword anywhere in the log: no line of its tail is a candidate, so it
             # is neither split nor swept line by line (most logs of a healthy cluster).
             # Asked of logs about as long as the tail only: a huge one is cut first.
-            quiet = isinstance(text, str) and text.count("\n") <= LOG_LINE_LIMIT \
-                and not _any_keyword(text)
+            # (Also splitting a keyword-free huge one finds nothing: `noisy`, which
+            # tested whole logs at once, skips it too.)
+            said = noisy.get((previous, (ns, name, c.name))) if noisy is not None else None
+            if said is not None:
+                quiet = not said
+            else:
+                quiet = isinstance(text, str) and text.count("\n") <= LOG_LINE_LIMIT \
+                    and not _any_keyword(text)
             lines = [] if quiet else ctx.log_lines(ns, name, c.name, previous)
             if not lines and not (quiet and text):
                 continue
@@ -314,6 +331,61 @@ def _any_keyword(text: str) -> bool:
     is false exactly when no line (of the whole log, hence of its tail) does."""
     low = text.lower()
     return _holds(low, _SWEEP_WORDS)
+
+
+# the sweep as one RE2 pattern; on ASCII text its ASCII case folding is exactly
+# `lower()`, so it matches where `_any_keyword` is true
+_SWEEP_RE2 = "|".join(re.escape(w) for w in _SWEEP_WORDS)
+_BATCH_CHARS = 8 << 20  # logs handed to RE2 at a time (bounded extra memory)
+
+
+def _noisy_logs(state: ClusterState) -> dict[tuple[bool, LogKey], bool]:
+    """(previous, log key) -> whether the log holds any keyword, for every ASCII log
+    of the state: `_any_keyword` of all of them at once, one RE2 pass (pyarrow) over
+    batches of logs instead of a lower() and 27 searches per log in Python. Batches
+    are matched in a worker thread (RE2 runs without the GIL) while the next one is
+    joined. Other logs (non-ASCII, not text) are left to `_any_keyword`."""
+    keys: list[tuple[bool, LogKey]] = []
+    texts: list[str] = []
+    for previous, src in ((False, state.logs), (True, state.previous_logs)):
+        for key, text in src.items():
+            if isinstance(text, str) and text.isascii():
+                keys.append((previous, key))
+                texts.append(text)
+    if not texts:
+        return {}
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(_match_sweep, _arrow_strings(texts[a:b]))
+                   for a, b in _batches(texts)]
+        said = [bool(x) for f in futures for x in f.result()]
+    return dict(zip(keys, said, strict=True))
+
+
+def _batches(texts: list[str]) -> Iterator[tuple[int, int]]:
+    """Index ranges of about _BATCH_CHARS characters each."""
+    start, size = 0, 0
+    for i, t in enumerate(texts):
+        size += len(t)
+        if size >= _BATCH_CHARS:
+            yield start, i + 1
+            start, size = i + 1, 0
+    if start < len(texts):
+        yield start, len(texts)
+
+
+def _arrow_strings(texts: list[str]) -> pa.LargeStringArray:
+    """ASCII texts as one Arrow array: a single join and encode (offsets are the
+    cumulative lengths, characters being bytes)."""
+    data = "".join(texts).encode("ascii")
+    offsets = np.fromiter(accumulate(map(len, texts), initial=0), dtype=np.int64,
+                          count=len(texts) + 1)
+    return pa.LargeStringArray.from_buffers(len(texts), pa.py_buffer(offsets),
+                                            pa.py_buffer(data))
+
+
+def _match_sweep(arr: pa.LargeStringArray) -> np.ndarray:
+    return pc.match_substring_regex(arr, _SWEEP_RE2, ignore_case=True).to_numpy(
+        zero_copy_only=False)
 
 
 def _candidate_lines(lines: list[str]) -> list[int]:
