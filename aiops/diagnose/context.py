@@ -127,10 +127,8 @@ class _Index:
     """Per-state look-up tables, built once and cached on the state."""
 
     def __init__(self, state: ClusterState) -> None:
-        self.by_ns: dict[tuple[str, str], list[Obj]] = defaultdict(list)
-        for kind, objs in state.objects.items():
-            for o in objs:
-                self.by_ns[(kind, md(o).get("namespace") or "")].append(o)
+        # objects by (kind, namespace): read by the model with its name index
+        self.by_ns: dict[tuple[str, Any], list[Obj]] = state.objects_by_namespace()
         self.log_lines: dict[tuple[str, str, str, bool], list[str]] = {}
         self.shape: tuple[Any, ...] = ()  # of the state when built (see `_index`)
         self.containers: dict[int, tuple[Obj, tuple[ContainerEntry, ...]]] = {}
