@@ -276,29 +276,47 @@ class Context:
         return self._scope_signals
 
     def _read_signals(self, pods: list[Obj]) -> dict[str, set[int]]:
-        """One pass over the pods (see `pods_with`)."""
+        """One pass over the pods (see `pods_with`). The ContainerEntry properties and
+        `event_signal` are inlined (this runs for every pod and every pod event)."""
         out: dict[str, set[int]] = defaultdict(set)
+        pending, evicted, waiting_ids, failed = set(), set(), set(), set()
+        by_reason: dict[str, set[int]] = {}  # waiting reason -> its signal's pods
+        by_event: dict[str, set[int]] = {}  # event reason -> its signal's pods
         by_object = self.state.events_by_object
         for p in pods:
             if not isinstance(p, dict):
                 continue
             i = id(p)
-            status = p.get("status") if isinstance(p.get("status"), dict) else {}
+            status = p.get("status")
+            if not isinstance(status, dict):
+                status = {}
             if status.get("phase") in (None, "", "Pending"):
-                out[PENDING].add(i)
+                pending.add(i)
             if status.get("reason") == "Evicted":
-                out[EVICTED].add(i)
+                evicted.add(i)
             for c in self.containers(p):
-                waiting = c.waiting
-                if waiting:
-                    out[WAITING].add(i)
-                    reason = waiting.get("reason")
-                    if isinstance(reason, str):
-                        out[waiting_signal(reason)].add(i)
-                for term in (c.terminated, c.last_terminated):
-                    if term and not _clean_exit(term):
-                        out[FAILED].add(i)
-            m = md(p)
+                st = c.status
+                state = st.get("state")
+                if isinstance(state, dict):
+                    waiting = state.get("waiting")
+                    if isinstance(waiting, dict) and waiting:
+                        waiting_ids.add(i)
+                        reason = waiting.get("reason")
+                        if isinstance(reason, str):
+                            ids = by_reason.get(reason)
+                            if ids is None:
+                                ids = by_reason[reason] = out[waiting_signal(reason)]
+                            ids.add(i)
+                    term = state.get("terminated")
+                    if isinstance(term, dict) and term and not _clean_exit(term):
+                        failed.add(i)
+                last = st.get("lastState")
+                term = last.get("terminated") if isinstance(last, dict) else None
+                if isinstance(term, dict) and term and not _clean_exit(term):
+                    failed.add(i)
+            m = p.get("metadata")
+            if not isinstance(m, dict):
+                m = {}
             key = (p.get("kind") or "", m.get("namespace") or "", m.get("name") or "")
             try:
                 evs = by_object.get(key, ())  # what `events(pod)` reads
@@ -307,7 +325,14 @@ class Context:
             for e in evs:
                 r = e.get("reason") if isinstance(e, dict) else None
                 if isinstance(r, str):
-                    out[event_signal(r)].add(i)
+                    ids = by_event.get(r)
+                    if ids is None:
+                        ids = by_event[r] = out[event_signal(r)]
+                    ids.add(i)
+        for name, ids in ((PENDING, pending), (EVICTED, evicted), (WAITING, waiting_ids),
+                          (FAILED, failed)):
+            if ids:
+                out[name] |= ids
         return dict(out)
 
     def objects(self, kind: str) -> list[Obj]:
