@@ -127,8 +127,6 @@ class _Index:
     """Per-state look-up tables, built once and cached on the state."""
 
     def __init__(self, state: ClusterState) -> None:
-        # objects by (kind, namespace): read by the model with its name index
-        self.by_ns: dict[tuple[str, Any], list[Obj]] = state.objects_by_namespace()
         self.log_lines: dict[tuple[str, str, str, bool], list[str]] = {}
         self.shape: tuple[Any, ...] = ()  # of the state when built (see `_index`)
         self.containers: dict[int, tuple[Obj, tuple[ContainerEntry, ...]]] = {}
@@ -193,7 +191,7 @@ class Context:
         if t.pod:
             p = self.state.get("Pod", t.namespace, t.pod)
             return [p] if p else []
-        pods = (self._idx.by_ns.get(("Pod", t.namespace), []) if t.namespace
+        pods = (self.state.in_namespace("Pod", t.namespace) if t.namespace
                 else self.state.kind("Pod"))
         if t.workload:
             return [p for p in pods if self.state.top_owner(p) == t.workload]
@@ -223,7 +221,7 @@ class Context:
                     break
                 add(cur)
             labels = md(p).get("labels") or {}
-            for s in self._idx.by_ns.get(("Service", ns), []):  # a namespace's few
+            for s in self.state.in_namespace("Service", ns):  # a namespace's few
                 sel = (s.get("spec") or {}).get("selector") or {}
                 if sel and all(labels.get(k) == v for k, v in sel.items()):
                     add(s)
@@ -237,11 +235,11 @@ class Context:
             if spec.get("nodeName"):
                 add(self.state.get("Node", None, spec["nodeName"]))
         owners = {(o.get("kind"), md(o).get("name")) for k in found for o in found[k].values()}
-        for h in self._idx.by_ns.get(("HorizontalPodAutoscaler", ns), []):
+        for h in self.state.in_namespace("HorizontalPodAutoscaler", ns):
             ref = (h.get("spec") or {}).get("scaleTargetRef") or {}
             if (ref.get("kind"), ref.get("name")) in owners:
                 add(h)
-        for q in self._idx.by_ns.get(("ResourceQuota", ns), []):
+        for q in self.state.in_namespace("ResourceQuota", ns):
             add(q)
         return {k: list(v.values()) for k, v in found.items()}
 
@@ -346,7 +344,7 @@ class Context:
                 nodes = {(p.get("spec") or {}).get("nodeName") for p in self._pods}
                 return [o for o in self.state.kind(kind)
                         if kind != "Node" or md(o).get("name") in nodes]
-            return self._idx.by_ns.get((kind, self.target.namespace), [])
+            return self.state.in_namespace(kind, self.target.namespace)
         return self.state.kind(kind)
 
     def objects_where(self, kind: str, key: str, test: Callable[[Obj], bool]) -> list[Obj]:
@@ -370,13 +368,24 @@ class Context:
 
     def in_namespace(self, kind: str, namespace: str) -> list[Obj]:
         """All objects of a kind in a namespace, whatever the target."""
-        return self._idx.by_ns.get((kind, namespace or ""), [])
+        return self.state.in_namespace(kind, namespace or "")
 
     def events(self, obj: Obj, *, reason: str | None = None,
                type: str | None = None) -> list[Obj]:
         """Events about one object, oldest first by last time (a new list)."""
         m = md(obj)
         key = (obj.get("kind") or "", m.get("namespace") or "", m.get("name") or "")
+        if (reason or type) and key not in self._idx.events:
+            # not sorted yet: filter first, as most asks match no event or one (a
+            # pre-pass asking every ReplicaSet for FailedCreate); sorting is stable,
+            # so sorting what matched gives what filtering the sorted list does
+            evs = self.state.events_by_object.get(key) or []
+            if reason:
+                evs = [e for e in evs if e.get("reason") == reason]
+            if type:
+                evs = [e for e in evs if e.get("type") == type]
+            if len(evs) <= 1:
+                return list(evs)
         evs = self._sorted_events(key)
         if reason:
             evs = [e for e in evs if e.get("reason") == reason]
@@ -447,7 +456,7 @@ class Context:
         return found if found is not obj else None
 
     def pods_matching(self, namespace: str, selector: dict[str, str]) -> list[Obj]:
-        pods = self._idx.by_ns.get(("Pod", namespace or ""), [])
+        pods = self.state.in_namespace("Pod", namespace or "")
         out = []
         for p in pods:
             labels = md(p).get("labels")
@@ -464,7 +473,7 @@ class Context:
         try:
             mkey = (ns, frozenset(selector.items()))
         except TypeError:  # unhashable values: no pod label can equal them
-            return [] if selector else list(self._idx.by_ns.get(("Pod", ns), []))
+            return [] if selector else list(self.state.in_namespace("Pod", ns))
         found = self._idx.matching.get(mkey)
         if found is None:
             found = self._idx.matching[mkey] = self._labelled(ns, selector)
@@ -474,13 +483,13 @@ class Context:
         by_pair = self._idx.labels.get(ns)
         if by_pair is None:
             by_pair = self._idx.labels[ns] = defaultdict(list)
-            for p in self._idx.by_ns.get(("Pod", ns), []):
+            for p in self.state.in_namespace("Pod", ns):
                 labels = md(p).get("labels")
                 for k, v in (labels.items() if isinstance(labels, dict) else ()):
                     if isinstance(k, str) and isinstance(v, str):
                         by_pair[(k, v)].append(p)
         if not selector:
-            return list(self._idx.by_ns.get(("Pod", ns), []))
+            return list(self.state.in_namespace("Pod", ns))
         lists = []
         for pair in selector.items():
             found = by_pair.get(pair)
