@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -20,6 +21,9 @@ from aiops import frames
 
 Obj = dict[str, Any]
 LogKey = tuple[str, str, str]  # (namespace, pod, container)
+# one kind's objects by (namespace, name), by namespace, and the (id, length) of its
+# list when they were read
+KindIndex = tuple[dict[tuple[str, str], "Obj"], dict[Any, list["Obj"]], tuple[int, int]]
 
 
 @dataclass(frozen=True)
@@ -58,32 +62,62 @@ class ClusterState:
         """Append objects; they must already carry their `kind`."""
         for obj in objs:
             self.objects.setdefault(obj["kind"], []).append(obj)
-        for derived in ("_index", "_uid_index", "_owner_cache", "events_by_object",
-                        "namespaces", "pods_by_namespace", "_diagnose_index"):
+        for derived in ("_index", "_uid_index", "_owner_cache",
+                        "events_by_object", "namespaces", "pods_by_namespace",
+                        "_diagnose_index"):
             self.__dict__.pop(derived, None)
 
     def is_available(self, kind: str) -> bool:
         return kind not in self.unavailable
 
     def get(self, kind: str, namespace: str | None, name: str) -> Obj | None:
-        """One object by kind/namespace/name (O(1) after the first call)."""
+        """One object by kind/namespace/name (O(1) after the first call for its kind)."""
         if not isinstance(name, str) or not isinstance(namespace or "", str):
             return None
-        return self._index.get((kind, namespace or "", name))
+        entry = self._index.get(kind)
+        if entry is None:
+            entry = self._read_kind(kind)
+        return entry[0].get((namespace or "", name))
+
+    def in_namespace(self, kind: str, namespace: Any) -> list[Obj]:
+        """The objects of a kind whose metadata.namespace (or "") is `namespace`, in
+        state order (a shared list: do not modify). Read again when the kind's list
+        was replaced, grown or shrunk without `add`."""
+        objs = self.objects.get(kind)
+        entry = self._index.get(kind)
+        if entry is None or entry[2] != (id(objs), len(objs) if objs is not None else 0):
+            entry = self._read_kind(kind)
+        return entry[1].get(namespace, [])
 
     def by_uid(self, uid: str) -> Obj | None:
         return self._uid_index.get(uid)
 
     @cached_property
-    def _index(self) -> dict[tuple[str, str, str], Obj]:
-        idx: dict[tuple[str, str, str], Obj] = {}
-        for kind, objs in self.objects.items():
-            for o in objs:
-                md = _meta(o)
-                ns, name = md.get("namespace") or "", md.get("name") or ""
-                if isinstance(ns, str) and isinstance(name, str):
-                    idx[(kind, ns, name)] = o
-        return idx
+    def _index(self) -> dict[str, KindIndex]:
+        """kind -> its `KindIndex`, each kind read on first use: a diagnosis never
+        looks an Event up by name, so its ~10^5 events are not walked for that."""
+        return {}
+
+    def _read_kind(self, kind: str) -> KindIndex:
+        """One pass over a kind's objects for both of its look-ups."""
+        objs = self.objects.get(kind)
+        by_name: dict[tuple[str, str], Obj] = {}
+        by_ns: dict[Any, list[Obj]] = defaultdict(list)
+        for o in objs or ():  # `_meta` inlined: this loop is the whole cost
+            md = o.get("metadata") if isinstance(o, dict) else None
+            if not isinstance(md, dict):
+                md = {}
+            ns, name = md.get("namespace") or "", md.get("name") or ""
+            if isinstance(ns, str):
+                if isinstance(name, str):
+                    by_name[(ns, name)] = o
+                by_ns[ns].append(o)
+            else:
+                with suppress(TypeError):  # an unhashable namespace: listed in none
+                    by_ns[ns].append(o)
+        entry = self._index[kind] = (by_name, dict(by_ns),
+                                     (id(objs), len(objs) if objs is not None else 0))
+        return entry
 
     @cached_property
     def _uid_index(self) -> dict[str, Obj]:
@@ -110,9 +144,9 @@ class ClusterState:
             io = ev.get("involvedObject") or ev.get("regarding")
             if not isinstance(io, dict):
                 continue
-            key = (io.get("kind") or "", io.get("namespace") or "", io.get("name") or "")
-            if all(isinstance(k, str) for k in key):
-                idx[key].append(ev)
+            k, ns, name = io.get("kind") or "", io.get("namespace") or "", io.get("name") or ""
+            if isinstance(k, str) and isinstance(ns, str) and isinstance(name, str):
+                idx[(k, ns, name)].append(ev)
         return dict(idx)
 
     # -- owners ------------------------------------------------------------

@@ -9,8 +9,10 @@ the same release healthy. The pathological cluster, where every copy is broken
 (half the pods fail, ~10,600 findings), is reported as an extra line.
 
 The first diagnosis of a snapshot builds the per-state indexes (pods by namespace
-and by label, each pod's signals, every log scanned once); it is reported apart.
-Later diagnoses of the same snapshot, whole cluster or one pod, reuse them.
+and by label, each pod's signals, every log scanned once); it is reported apart,
+measured straight after `load_snapshot` (nothing diagnosed before it), and the
+1 s target holds for it as for the later ones, which reuse the indexes. The
+one-pod figures on a fresh snapshot come from a second load of the same files.
 Run: .venv/bin/python benchmarks/bench_diagnose.py
 """
 
@@ -84,7 +86,8 @@ class FullCollections:
 
 
 def measure(path: Path, *, per_pod: bool = True) -> dict[str, object]:
-    """Load a snapshot and time its diagnoses, cold then warm."""
+    """Load a snapshot and time its diagnoses, cold then warm; with `per_pod`, load
+    it again for one pod diagnosed first on a fresh snapshot."""
     gc.collect()  # the previous snapshot's garbage is not this one's cost
     t_load, state = timed(lambda: load_snapshot(path))
     full = FullCollections()
@@ -94,25 +97,37 @@ def measure(path: Path, *, per_pod: bool = True) -> dict[str, object]:
     finally:
         gc.callbacks.remove(full)
     r["load_s"], r["full_gc"] = t_load, (full.count, full.seconds)
+    if per_pod:
+        del state
+        gc.collect()
+        r.update(_fresh_pods(load_snapshot(path)))
     return r
 
 
+def _pod_keys(state) -> list[tuple[str, str]]:
+    return [(p["metadata"]["namespace"], p["metadata"]["name"]) for p in state.kind("Pod")]
+
+
 def _measure(state, per_pod: bool) -> dict[str, object]:
-    pods = [(p["metadata"]["namespace"], p["metadata"]["name"]) for p in state.kind("Pod")]
+    # first, before anything else reads the snapshot: the cold triage the target is for
+    first_s, first = timed(lambda: diagnose(state))
+    pods = _pod_keys(state)
     r: dict[str, object] = {"pods": len(pods), "events": len(state.kind("Event")),
-                            "failing_pods": failing_pods(state)}
-    if per_pod:
-        # a fresh snapshot: the first pod builds the state-wide indexes, the next
-        # ones scan only their own logs
-        ns, name = random.Random(1).choice(pods)
-        r["first_pod_ms"] = timed(lambda: diagnose(state, namespace=ns, pod=name))[0] * 1000
-        r["fresh_pod_ms"] = per_pod_ms(state, pods, 5)
-    r["first_triage_s"], first = timed(lambda: diagnose(state))
-    r["findings"], r["failures"] = len(first.findings), len(first.failures)
+                            "failing_pods": failing_pods(state), "first_triage_s": first_s,
+                            "findings": len(first.findings), "failures": len(first.failures)}
     r["triage_s"] = triage_seconds(state)
     if per_pod:
         r["pod_ms"] = per_pod_ms(state, pods, 7)
     return r
+
+
+def _fresh_pods(state) -> dict[str, object]:
+    """One pod on a fresh snapshot: the first builds the state-wide indexes, the next
+    ones scan only their own logs."""
+    pods = _pod_keys(state)
+    ns, name = random.Random(1).choice(pods)
+    return {"first_pod_ms": timed(lambda: diagnose(state, namespace=ns, pod=name))[0] * 1000,
+            "fresh_pod_ms": per_pod_ms(state, pods, 5)}
 
 
 def line(name: str, r: dict[str, object]) -> str:
@@ -120,7 +135,8 @@ def line(name: str, r: dict[str, object]) -> str:
     out = (f"{name}: {pods} pods, {r['events']} events, {r['failing_pods']} failing pods "
            f"({100 * r['failing_pods'] / pods:.1f} %), {r['findings']} findings, "
            f"{r['failures']} rule failures\n"
-           f"  whole-cluster triage: first {r['first_triage_s']:.2f} s (builds indexes), "
+           f"  load_snapshot {r['load_s']:.1f} s; whole-cluster triage: first "
+           f"{r['first_triage_s']:.2f} s (straight after load, builds indexes), "
            f"then median of 3 {r['triage_s']:.3f} s\n"
            f"  full GC passes while measuring (none inside diagnose(), which pauses the "
            f"collector): {r['full_gc'][0]}, {r['full_gc'][1]:.1f} s")
@@ -152,8 +168,11 @@ def main() -> int:
     print(line("pathological cluster (faults in every copy)", patho), flush=True)
     print(linearity(measure(scaled_cluster(pods=2_500, events=25_000), per_pod=False), patho))
     medians = [statistics.median(real["pod_ms"]), statistics.median(real["fresh_pod_ms"])]
-    ok = real["triage_s"] < 1 and max(medians) < 20 and not real["failures"]
-    print(f"targets (realistic cluster: triage < 1 s, one pod median < 20 ms): "
+    triage = {"first": real["first_triage_s"], "warm": real["triage_s"]}
+    ok = max(triage.values()) < 1 and max(medians) < 20 and not real["failures"]
+    print(f"targets (realistic cluster: whole-cluster triage < 1 s, first after load and "
+          f"warm; one pod median < 20 ms): first {triage['first']:.2f} s, warm "
+          f"{triage['warm']:.3f} s, one pod {max(medians):.2f} ms: "
           f"{'met' if ok else 'MISSED'}")
     return 0 if ok else 1
 

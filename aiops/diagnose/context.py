@@ -127,10 +127,6 @@ class _Index:
     """Per-state look-up tables, built once and cached on the state."""
 
     def __init__(self, state: ClusterState) -> None:
-        self.by_ns: dict[tuple[str, str], list[Obj]] = defaultdict(list)
-        for kind, objs in state.objects.items():
-            for o in objs:
-                self.by_ns[(kind, md(o).get("namespace") or "")].append(o)
         self.log_lines: dict[tuple[str, str, str, bool], list[str]] = {}
         self.shape: tuple[Any, ...] = ()  # of the state when built (see `_index`)
         self.containers: dict[int, tuple[Obj, tuple[ContainerEntry, ...]]] = {}
@@ -195,7 +191,7 @@ class Context:
         if t.pod:
             p = self.state.get("Pod", t.namespace, t.pod)
             return [p] if p else []
-        pods = (self._idx.by_ns.get(("Pod", t.namespace), []) if t.namespace
+        pods = (self.state.in_namespace("Pod", t.namespace) if t.namespace
                 else self.state.kind("Pod"))
         if t.workload:
             return [p for p in pods if self.state.top_owner(p) == t.workload]
@@ -225,7 +221,7 @@ class Context:
                     break
                 add(cur)
             labels = md(p).get("labels") or {}
-            for s in self._idx.by_ns.get(("Service", ns), []):  # a namespace's few
+            for s in self.state.in_namespace("Service", ns):  # a namespace's few
                 sel = (s.get("spec") or {}).get("selector") or {}
                 if sel and all(labels.get(k) == v for k, v in sel.items()):
                     add(s)
@@ -239,11 +235,11 @@ class Context:
             if spec.get("nodeName"):
                 add(self.state.get("Node", None, spec["nodeName"]))
         owners = {(o.get("kind"), md(o).get("name")) for k in found for o in found[k].values()}
-        for h in self._idx.by_ns.get(("HorizontalPodAutoscaler", ns), []):
+        for h in self.state.in_namespace("HorizontalPodAutoscaler", ns):
             ref = (h.get("spec") or {}).get("scaleTargetRef") or {}
             if (ref.get("kind"), ref.get("name")) in owners:
                 add(h)
-        for q in self._idx.by_ns.get(("ResourceQuota", ns), []):
+        for q in self.state.in_namespace("ResourceQuota", ns):
             add(q)
         return {k: list(v.values()) for k, v in found.items()}
 
@@ -278,29 +274,47 @@ class Context:
         return self._scope_signals
 
     def _read_signals(self, pods: list[Obj]) -> dict[str, set[int]]:
-        """One pass over the pods (see `pods_with`)."""
+        """One pass over the pods (see `pods_with`). The ContainerEntry properties and
+        `event_signal` are inlined (this runs for every pod and every pod event)."""
         out: dict[str, set[int]] = defaultdict(set)
+        pending, evicted, waiting_ids, failed = set(), set(), set(), set()
+        by_reason: dict[str, set[int]] = {}  # waiting reason -> its signal's pods
+        by_event: dict[str, set[int]] = {}  # event reason -> its signal's pods
         by_object = self.state.events_by_object
         for p in pods:
             if not isinstance(p, dict):
                 continue
             i = id(p)
-            status = p.get("status") if isinstance(p.get("status"), dict) else {}
+            status = p.get("status")
+            if not isinstance(status, dict):
+                status = {}
             if status.get("phase") in (None, "", "Pending"):
-                out[PENDING].add(i)
+                pending.add(i)
             if status.get("reason") == "Evicted":
-                out[EVICTED].add(i)
+                evicted.add(i)
             for c in self.containers(p):
-                waiting = c.waiting
-                if waiting:
-                    out[WAITING].add(i)
-                    reason = waiting.get("reason")
-                    if isinstance(reason, str):
-                        out[waiting_signal(reason)].add(i)
-                for term in (c.terminated, c.last_terminated):
-                    if term and not _clean_exit(term):
-                        out[FAILED].add(i)
-            m = md(p)
+                st = c.status
+                state = st.get("state")
+                if isinstance(state, dict):
+                    waiting = state.get("waiting")
+                    if isinstance(waiting, dict) and waiting:
+                        waiting_ids.add(i)
+                        reason = waiting.get("reason")
+                        if isinstance(reason, str):
+                            ids = by_reason.get(reason)
+                            if ids is None:
+                                ids = by_reason[reason] = out[waiting_signal(reason)]
+                            ids.add(i)
+                    term = state.get("terminated")
+                    if isinstance(term, dict) and term and not _clean_exit(term):
+                        failed.add(i)
+                last = st.get("lastState")
+                term = last.get("terminated") if isinstance(last, dict) else None
+                if isinstance(term, dict) and term and not _clean_exit(term):
+                    failed.add(i)
+            m = p.get("metadata")
+            if not isinstance(m, dict):
+                m = {}
             key = (p.get("kind") or "", m.get("namespace") or "", m.get("name") or "")
             try:
                 evs = by_object.get(key, ())  # what `events(pod)` reads
@@ -309,7 +323,14 @@ class Context:
             for e in evs:
                 r = e.get("reason") if isinstance(e, dict) else None
                 if isinstance(r, str):
-                    out[event_signal(r)].add(i)
+                    ids = by_event.get(r)
+                    if ids is None:
+                        ids = by_event[r] = out[event_signal(r)]
+                    ids.add(i)
+        for name, ids in ((PENDING, pending), (EVICTED, evicted), (WAITING, waiting_ids),
+                          (FAILED, failed)):
+            if ids:
+                out[name] |= ids
         return dict(out)
 
     def objects(self, kind: str) -> list[Obj]:
@@ -323,7 +344,7 @@ class Context:
                 nodes = {(p.get("spec") or {}).get("nodeName") for p in self._pods}
                 return [o for o in self.state.kind(kind)
                         if kind != "Node" or md(o).get("name") in nodes]
-            return self._idx.by_ns.get((kind, self.target.namespace), [])
+            return self.state.in_namespace(kind, self.target.namespace)
         return self.state.kind(kind)
 
     def objects_where(self, kind: str, key: str, test: Callable[[Obj], bool]) -> list[Obj]:
@@ -347,13 +368,24 @@ class Context:
 
     def in_namespace(self, kind: str, namespace: str) -> list[Obj]:
         """All objects of a kind in a namespace, whatever the target."""
-        return self._idx.by_ns.get((kind, namespace or ""), [])
+        return self.state.in_namespace(kind, namespace or "")
 
     def events(self, obj: Obj, *, reason: str | None = None,
                type: str | None = None) -> list[Obj]:
         """Events about one object, oldest first by last time (a new list)."""
         m = md(obj)
         key = (obj.get("kind") or "", m.get("namespace") or "", m.get("name") or "")
+        if (reason or type) and key not in self._idx.events:
+            # not sorted yet: filter first, as most asks match no event or one (a
+            # pre-pass asking every ReplicaSet for FailedCreate); sorting is stable,
+            # so sorting what matched gives what filtering the sorted list does
+            evs = self.state.events_by_object.get(key) or []
+            if reason:
+                evs = [e for e in evs if e.get("reason") == reason]
+            if type:
+                evs = [e for e in evs if e.get("type") == type]
+            if len(evs) <= 1:
+                return list(evs)
         evs = self._sorted_events(key)
         if reason:
             evs = [e for e in evs if e.get("reason") == reason]
@@ -424,7 +456,7 @@ class Context:
         return found if found is not obj else None
 
     def pods_matching(self, namespace: str, selector: dict[str, str]) -> list[Obj]:
-        pods = self._idx.by_ns.get(("Pod", namespace or ""), [])
+        pods = self.state.in_namespace("Pod", namespace or "")
         out = []
         for p in pods:
             labels = md(p).get("labels")
@@ -441,7 +473,7 @@ class Context:
         try:
             mkey = (ns, frozenset(selector.items()))
         except TypeError:  # unhashable values: no pod label can equal them
-            return [] if selector else list(self._idx.by_ns.get(("Pod", ns), []))
+            return [] if selector else list(self.state.in_namespace("Pod", ns))
         found = self._idx.matching.get(mkey)
         if found is None:
             found = self._idx.matching[mkey] = self._labelled(ns, selector)
@@ -451,13 +483,13 @@ class Context:
         by_pair = self._idx.labels.get(ns)
         if by_pair is None:
             by_pair = self._idx.labels[ns] = defaultdict(list)
-            for p in self._idx.by_ns.get(("Pod", ns), []):
+            for p in self.state.in_namespace("Pod", ns):
                 labels = md(p).get("labels")
                 for k, v in (labels.items() if isinstance(labels, dict) else ()):
                     if isinstance(k, str) and isinstance(v, str):
                         by_pair[(k, v)].append(p)
         if not selector:
-            return list(self._idx.by_ns.get(("Pod", ns), []))
+            return list(self.state.in_namespace("Pod", ns))
         lists = []
         for pair in selector.items():
             found = by_pair.get(pair)

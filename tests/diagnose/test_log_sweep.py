@@ -1,0 +1,88 @@
+"""The whole-cluster log sweep (one RE2 pass over every log, then over the tails of
+those holding a keyword) decides exactly what the per-log Python path decides:
+which logs are quiet and which lines are candidates. A whole-cluster triage and
+one-pod diagnoses of the same pods must therefore agree."""
+
+from __future__ import annotations
+
+import copy
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from aiops.diagnose import diagnose
+from aiops.diagnose.context import LOG_LINE_LIMIT, Context
+from aiops.diagnose.rules.logs import _SWEEP_WORDS, _any_keyword, _candidate_lines, _sweep
+from aiops.model import ClusterState
+
+NS = "shop"
+
+# keywords in odd cases, near misses, and lines that are not keywords at all
+PIECES = [*_SWEEP_WORDS, *(w.upper() for w in _SWEEP_WORDS), "ErRoR", "Refused",
+          "TRACEBACK (MOST RECENT CALL LAST):", "err or", "time dout", "no such", "ok",
+          "2026-11-20T10:00:00Z INFO all good", " ", "\t", "\n", "\r\n", "é", "İ"]
+
+
+def _pod(name: str) -> dict:
+    return {"kind": "Pod", "apiVersion": "v1",
+            "metadata": {"name": name, "namespace": NS},
+            "spec": {"containers": [{"name": "app", "image": "x:1"}]},
+            "status": {"phase": "Running", "containerStatuses": [{
+                "name": "app", "ready": False, "restartCount": 2,
+                "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                "lastState": {"terminated": {"exitCode": 1, "reason": "Error",
+                                             "finishedAt": "2026-11-20T09:59:00Z"}}}]}}
+
+
+def _state(logs: list[str], previous: list[str]) -> ClusterState:
+    pods = [_pod(f"p{i}") for i in range(len(logs))]
+    return ClusterState(
+        source="t", objects={"Pod": pods},
+        logs={(NS, f"p{i}", "app"): t for i, t in enumerate(logs)},
+        previous_logs={(NS, f"p{i}", "app"): t for i, t in enumerate(previous)})
+
+
+logs = st.lists(st.sampled_from(PIECES), max_size=12).map("\n".join)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(logs, min_size=1, max_size=6), st.lists(logs, max_size=6))
+def test_sweep_equals_the_per_log_checks(current: list[str], previous: list[str]) -> None:
+    state = _state(current, previous)
+    ctx = Context(state)
+    swept = _sweep(ctx)
+    for prev, src in ((False, state.logs), (True, state.previous_logs)):
+        for key, text in src.items():
+            got = swept.get((prev, key), "unswept")
+            if not text.isascii():
+                assert got == "unswept"  # left to the Python path
+                continue
+            if not _any_keyword(text):
+                assert got is None
+            else:
+                assert got == _candidate_lines(ctx.log_lines(*key, prev))
+
+
+def test_sweep_of_a_huge_log_reads_its_tail_only() -> None:
+    head = "ERROR: connection refused to db:5432\n" * 10
+    tail = "\n".join(f"line {i} fine" for i in range(LOG_LINE_LIMIT + 50))
+    state = _state([head + tail, "x\n" * (LOG_LINE_LIMIT + 5)], [])
+    ctx = Context(state)
+    swept = _sweep(ctx)
+    # a keyword only before the tail: swept as noisy, but no candidate line is kept
+    assert swept[(False, (NS, "p0", "app"))] == []
+    assert swept[(False, (NS, "p1", "app"))] is None
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(logs, min_size=1, max_size=5), st.lists(logs, max_size=5))
+def test_whole_cluster_triage_agrees_with_one_pod_diagnoses(current: list[str],
+                                                           previous: list[str]) -> None:
+    state = _state(current, previous)
+    fresh = copy.deepcopy(state)  # nothing swept: each pod's logs checked on their own
+    whole = {(f.rule, tuple(f.pods), f.summary, tuple(e.text for e in f.evidence))
+             for f in diagnose(state).findings if f.kind == "Pod"}
+    alone = {(f.rule, tuple(f.pods), f.summary, tuple(e.text for e in f.evidence))
+             for i in range(len(current))
+             for f in diagnose(fresh, namespace=NS, pod=f"p{i}").findings}
+    assert whole == alone
