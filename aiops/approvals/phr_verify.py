@@ -181,9 +181,11 @@ def verify(store: PhrStore) -> VerifyResult:
             else:
                 problem("broken-link", e.rel, f"prev_hash does not match {where}: a record "
                         "before it was changed or removed, or this one was inserted")
-        if prev and m.id < prev.meta.id:
+        if prev and m.id < prev.meta.id:  # ids grow with each record written
             problem("reordered", e.rel, f"written before {prev.meta.id} (seq "
                     f"{prev.meta.seq}), which precedes it in the chain")
+            problem("reordered", prev.rel, f"written after {m.id} (seq {m.seq}), which "
+                    "follows it in the chain")
         prev = e
     res.head = chain[-1].meta.id if chain else None
 
