@@ -473,12 +473,14 @@ def phr_show(
 @phr_app.command("verify")
 def phr_verify(
     store: PhrStoreOpt = None,
+    full: Annotated[bool, typer.Option(help="Also validate every record's whole front "
+                                       "matter against the schema (slower).")] = False,
     fmt: Annotated[str, typer.Option("--format", help="text | json")] = "text",
 ) -> None:
     """Check the hash chain and git history. Exit 0: intact; 1: problems (listed)."""
     if fmt not in ("text", "json"):
         raise ParameterError(f"unknown --format {fmt!r}", "use text or json")
-    res = _phr_store(store).verify()
+    res = _phr_store(store).verify(full=full)
     if fmt == "json":
         sys.stdout.write(json.dumps(res.to_dict(), indent=2) + "\n")
     elif res.ok:

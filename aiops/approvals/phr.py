@@ -321,11 +321,12 @@ class PhrStore:
         """One row per record, for notebooks (created_at as UTC timestamps)."""
         return records_frame(self.records(type, since))
 
-    def verify(self):
-        """Recompute the chain from the files and compare with git history."""
+    def verify(self, full: bool = False):
+        """Recompute the chain from the files and compare with git history
+        (`full`: also validate every record's whole front matter)."""
         from aiops.approvals.phr_verify import verify
 
-        return verify(self)
+        return verify(self, full=full)
 
 
 FRAME_COLUMNS = ("seq", "id", "type", "created_at", "actor_name", "actor_email", "title",

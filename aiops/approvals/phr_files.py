@@ -83,6 +83,21 @@ def parse(data: bytes) -> tuple[dict[str, Any], str]:
     return meta, rest.strip("\n")
 
 
+_CHAIN_LINE = re.compile(r"^(id|seq|type|created_at|prev_hash): *(.*?) *$", re.MULTILINE)
+
+
+def chain_fields(data: bytes) -> dict[str, str]:
+    """The top-level front matter lines the chain needs, without a full YAML parse
+    (verify reads 10,000 records; PyYAML would spend a millisecond on each).
+    Raw strings; ValueError when the front matter is missing."""
+    if not data.startswith(b"---\n"):
+        raise ValueError("no YAML front matter (the file must start with ---)")
+    end = data.find(b"\n---\n", 3)
+    if end < 0:
+        raise ValueError("the front matter is not closed by ---")
+    return {k: v.strip("'\"") for k, v in _CHAIN_LINE.findall(data[4:end + 1].decode("utf-8"))}
+
+
 def write_atomic(path: Path, data: bytes) -> None:
     """Publish `data` at `path` whole or not at all, and make it durable.
 

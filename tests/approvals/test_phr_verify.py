@@ -157,3 +157,20 @@ def test_malformed_and_misnamed_files(store, chain):
     res = store.verify()
     kinds = {(p.kind, p.path.rsplit("/", 1)[-1]) for p in res.problems}
     assert ("malformed", "notes.md") in kinds and ("malformed", broken.name) in kinds
+
+
+def test_full_verify_checks_the_whole_schema(store, chain, repo):
+    """A hand-made record that chains correctly but breaks the schema (bad tier)."""
+    from aiops.approvals.phr_ids import new_id, now_ms
+
+    head = chain[-1]
+    rec_id = new_id(now_ms(), after=head.id)
+    meta = head.meta.model_dump(mode="json") | {"id": rec_id, "seq": 6,
+                                                "prev_hash": head.hash, "tier": "whenever"}
+    path = head.path.parent / files.record_name(6, rec_id, head.meta.type)
+    path.write_bytes(files.render(meta, "approved", ""))
+    commit_all(repo, "phr")
+    assert store.verify().ok  # the chain itself is intact
+    full = store.verify(full=True)
+    assert [(p.kind, p.record) for p in full.problems] == [("malformed", rec_id)]
+    assert "tier" in full.problems[0].message
