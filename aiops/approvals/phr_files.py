@@ -191,13 +191,17 @@ def _subdirs(path: Path) -> list[Path]:
         return []
 
 
-def record_files(directory: Path) -> list[Path]:
-    """Record files (by name) in one day directory."""
+def record_names(directory: Path) -> list[str]:
+    """Names of the record files in one day directory."""
     try:
-        return [Path(e.path) for e in os.scandir(directory)
+        return [e.name for e in os.scandir(directory)
                 if e.name.endswith(".md") and NAME_RE.match(e.name)]
     except FileNotFoundError:
         return []
+
+
+def record_files(directory: Path) -> list[Path]:
+    return [directory / name for name in record_names(directory)]
 
 
 def other_files(directory: Path) -> list[Path]:

@@ -18,6 +18,7 @@ others can see to make a rewrite of already-pushed history evident.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -151,18 +152,18 @@ def verify(store: PhrStore, full: bool = False) -> VerifyResult:
             problem("malformed", rel, f"not a valid record: {str(exc).splitlines()[0]}")
         return None
 
-    def rel_of(path: Path) -> str:
-        return f"{g.rel}/{path.relative_to(store.root).as_posix()}"
-
     # -- the files --------------------------------------------------------------
     entries: list[_Entry] = []
     for day in files.day_dirs(store.root):
+        day_rel = f"{g.rel}/{day.relative_to(store.root).as_posix()}"
         for f in files.other_files(day):
-            problem("malformed", rel_of(f), "not a record file name "
+            problem("malformed", f"{day_rel}/{f.name}", "not a record file name "
                     "(<seq>-<id>-<type>.md) in a record directory")
-        for f in files.record_files(day):
-            data = f.read_bytes()
-            entries.append(_Entry(rel_of(f), f.name, data, files.sha256(data)))
+        day_str = str(day)
+        for name in files.record_names(day):
+            with open(os.path.join(day_str, name), "rb") as fh:
+                data = fh.read()
+            entries.append(_Entry(f"{day_rel}/{name}", name, data, files.sha256(data)))
     res.records = len(entries)
     for e in entries:
         e.meta = parse(e.rel, e.data)
@@ -251,7 +252,7 @@ def verify(store: PhrStore, full: bool = False) -> VerifyResult:
                     problem("rewritten", rel, f"added again in commit {short} after it had "
                             "been removed")
                 added.add(rel)
-                new_seqs.append((files.seq_of(Path(rel)), rel))
+                new_seqs.append((int(rel.rsplit("/", 1)[-1].split("-", 1)[0]), rel))
             elif status == "M":
                 problem("rewritten", rel, f"changed by commit {short} after it was "
                         "committed (records are never rewritten; a correction is a new record)")
