@@ -41,3 +41,20 @@ class ReportError(AiopsError):
     """A report notebook failed to execute or render."""
 
     exit_code = 1
+
+
+class HistoryError(AiopsError):
+    """The audit trail (PHR store) cannot be read or written: not in a git
+    repository, git locked, records changed outside the store."""
+
+
+class UncommittedRecordError(HistoryError):
+    """A record was written to the store but its git commit failed.
+
+    The file is complete and chained, so nothing is lost: the next record's
+    commit includes it. `record` is the written record.
+    """
+
+    def __init__(self, message: str, hint: str | None = None, record: object = None) -> None:
+        super().__init__(message, hint)
+        self.record = record

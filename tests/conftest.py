@@ -124,3 +124,17 @@ def chromium(tmp_path_factory: pytest.TempPathFactory) -> Browser:
             pytest.fail(f"CI=true but {reason}")
         pytest.skip(reason)
     return Browser(binary, tmp_path_factory.mktemp("chromium-profile"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_real_audit_trail(tmp_path_factory: pytest.TempPathFactory):
+    """Tests never write into the repository's history/prompts: a PHR store opened
+    without a root resolves to a directory outside any git repository, so it fails
+    loudly instead (tests pass their own store)."""
+    old = os.environ.get("AIOPS_HISTORY")
+    os.environ["AIOPS_HISTORY"] = str(tmp_path_factory.mktemp("no-git") / "history" / "prompts")
+    yield
+    if old is None:
+        os.environ.pop("AIOPS_HISTORY", None)
+    else:
+        os.environ["AIOPS_HISTORY"] = old
