@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from aiops.approvals.phr import Actor, PhrStore, Record
 from aiops.approvals.tiers import Governance
@@ -255,7 +255,7 @@ def _decide(store: PhrStore, proposal_id: str, kind: str, who: Actor, justificat
         reason = (f"the Action shown ({action.hash()[:19]}...) is not the one proposed "
                   f"({c.action_hash[:19]}...): a changed Action needs a new proposal")
     if reason:
-        _refuse(store, c, who, f"{verb} refused: {reason}", {"attempt": kind})
+        refuse(store, c, who, f"{verb} refused: {reason}", {"attempt": kind})
     rec = store.record(kind, actor=who, title=f"{kind} of {c.id} ({c.tier})",
                        body=justification, tier=c.tier, action_hash=c.action_hash,
                        object=_object(c), previous_step=c.steps[-1].id if c.steps else c.id,
@@ -284,12 +284,13 @@ def authorize(store: PhrStore, proposal_id: str, action: Action, *, actor: Actor
     elif valid_until is not None and valid_until <= now:
         reason = f"the approval expired at {valid_until.isoformat()}"
     if reason:
-        _refuse(store, c, actor, f"execution refused: {reason}", {"attempt": "execution"})
+        refuse(store, c, actor, f"execution refused: {reason}", {"attempt": "execution"})
     return c
 
 
-def _refuse(store: PhrStore, c: Change, actor: Actor, reason: str,
-            data: dict[str, Any]) -> None:
+def refuse(store: PhrStore, c: Change, actor: Actor, reason: str,
+           data: dict[str, Any]) -> NoReturn:
+    """Record a refusal of `c`, then raise it: the gate fails closed and says why."""
     store.record("refusal", actor=actor, title=reason[:120], body=reason, tier=c.tier,
                  action_hash=c.action_hash, object=_object(c),
                  previous_step=c.steps[-1].id if c.steps else c.id,

@@ -189,6 +189,14 @@ def load_pod_metrics(
 
 
 # -- connection ---------------------------------------------------------------
+def connect(context: str | None = None, *, kubeconfig: str | None = None,
+            timeout: float = 15.0, retries: int = 2) -> tuple[ApiClient, str, str | None]:
+    """(client, server URL, context name) from the kubeconfig or the in-cluster
+    account, with GET-only retries; the executor writes through it (close it after)."""
+    api = _connect(context, kubeconfig, timeout, retries)
+    return api.client, api.server, api.context
+
+
 def _connect(context: str | None, kubeconfig: str | None, timeout: float,
              retries: int) -> _Api:
     """Build an ApiClient from the kubeconfig (or the in-cluster service account)."""
