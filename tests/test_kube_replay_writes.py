@@ -400,9 +400,11 @@ def test_forbidden_verbs_answer_the_api_message(tmp_path: Path) -> None:
             ("PATCH", DEPLOY), ("POST", "configmaps"), ("PUT", "scale"), ("PATCH", "scale")]
 
 
-def test_forbidden_verbs_only_takes_write_verbs() -> None:
+def test_forbidden_verbs_only_takes_write_verbs_of_known_kinds() -> None:
     with pytest.raises(ValueError, match="'list'"):
         KubeReplay(DATA_DIR, forbidden_verbs={"Secret": {"list"}})
+    with pytest.raises(ValueError, match="'deployments'"):
+        KubeReplay(DATA_DIR, forbidden_verbs={"deployments": {"patch"}})
 
 
 def test_forbidden_kind_denies_writes_too(tmp_path: Path) -> None:
@@ -469,3 +471,5 @@ def test_on_write_hooks_see_only_their_kind(srv: KubeReplay, core: client.CoreV1
     core.create_namespaced_config_map(NS, new_config_map())
     core.patch_namespaced_config_map(CM, NS, {"data": {"A": "1"}}, _content_type=MERGE_PATCH)
     assert seen == ["todo-flags", CM]
+    with pytest.raises(ValueError, match="'Deploy'"):
+        srv.on_write("Deploy", rollout_complete)

@@ -33,7 +33,7 @@ import jsonpatch
 import jsonpointer
 import yaml
 
-from aiops.kinds import KINDS, KindInfo
+from aiops.kinds import BY_KIND, KINDS, KindInfo
 from aiops.model import ClusterState
 from aiops.sources.snapshot import load_snapshot
 
@@ -178,6 +178,8 @@ class KubeReplay:
         unknown = {v for verbs in self.forbidden_verbs.values() for v in verbs} - WRITE_VERBS
         if unknown:  # reads are denied per kind with `forbidden`; say so, do not ignore
             raise ValueError(f"forbidden_verbs takes {sorted(WRITE_VERBS)}, not {sorted(unknown)}")
+        for key in self.forbidden_verbs:
+            _known_kind(key.removesuffix("/scale"))
         rvs = [int(rv) for objs in self.state.objects.values() for o in objs
                if str(rv := o["metadata"].get("resourceVersion") or "").isdigit()]
         self._resource_version = max([int(RESOURCE_VERSION), *rvs])
@@ -195,7 +197,7 @@ class KubeReplay:
         or leave it, and the next GET shows it. The write's own answer is not
         affected, as with a real controller acting after the write.
         """
-        self._hooks.setdefault(kind, []).append(callback)
+        self._hooks.setdefault(_known_kind(kind), []).append(callback)
 
     def next_resource_version(self) -> str:
         """One global counter, as etcd's revision: every stored write takes the next."""
@@ -398,6 +400,14 @@ def _record(method: str, raw_path: str, headers: dict[str, str], body: bytes) ->
             parsed = text
     return Request(method, parts.path, dict(parse_qsl(parts.query)), ctype, parsed,
                    time.monotonic())
+
+
+def _known_kind(kind: str) -> str:
+    """A kind of aiops.kinds, else ValueError: a misspelt kind would never match."""
+    if kind not in BY_KIND:
+        raise ValueError(f"unknown kind {kind!r}; kinds are those of aiops.kinds, e.g. "
+                         "'Deployment' (and 'Deployment/scale' for forbidden_verbs)")
+    return kind
 
 
 def _qualified(info: KindInfo) -> str:
