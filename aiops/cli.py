@@ -759,6 +759,109 @@ def phr_verify(
 
 
 
+# -- aiops execute / rollback: the only commands that change a cluster -----------
+GovernanceOpt = Annotated[Path | None, typer.Option(
+    "--governance", help="Tiers and approvers file (default: $AIOPS_GOVERNANCE, else the "
+    "seed plan's tiers with no approvers).")]
+KubeOpt = Annotated[str, typer.Option(
+    "--source", "-s", help="kube[:context]: the cluster to change.", envvar="AIOPS_SOURCE")]
+
+
+def _writer(source: str, kubeconfig: str | None, timeout: float):
+    from aiops.approvals.kube_writer import KubeWriter
+    from aiops.sources.live import connect
+
+    if source != "kube" and not source.startswith("kube:"):
+        raise ParameterError(f"--source {source!r} cannot be changed",
+                             "changes go to a live cluster: --source kube[:context]")
+    client, _server, _ctx = connect(source.partition(":")[2] or None, kubeconfig=kubeconfig,
+                                    timeout=timeout)
+    return KubeWriter(client, timeout=timeout)
+
+
+def _decider(name: str | None, email: str | None):
+    from aiops.approvals.workflow import identity
+
+    return identity(name, email)
+
+
+def _recorded_action(store, proposal_id: str):
+    """The proposal's Action as recorded, if it is exactly what was approved."""
+    from aiops.approvals import workflow
+    from aiops.approvals.executor import action_from_record
+
+    c = workflow.change(store, proposal_id)
+    action = action_from_record(c.action)
+    if action.hash() != c.action_hash:
+        raise ParameterError(
+            f"the Action recorded in {c.id} was redacted (it held a secret), so it cannot be "
+            "rebuilt exactly from the audit trail",
+            "execute it from the notebook that proposed it (aiops.approvals.executor.execute)")
+    return action
+
+
+@app.command("execute")
+def execute_cmd(
+    proposal_id: Annotated[str, typer.Argument(metavar="ID", help="The approved proposal.")],
+    source: KubeOpt = "kube",
+    kubeconfig: Annotated[str | None, typer.Option(help="Kubeconfig file.")] = None,
+    store: PhrStoreOpt = None,
+    governance: GovernanceOpt = None,
+    name: Annotated[str | None, typer.Option(help="Your name (default: git config).")] = None,
+    email: Annotated[str | None, typer.Option(help="Your email (default: git config).")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for validation.")] = 300.0,
+) -> None:
+    """Run an approved change: dry run, change, validation, automatic rollback on failure.
+
+    Exit 0 validated; 1 failed or rolled back; 4 refused by the gate (recorded)."""
+    from aiops.approvals.executor import execute
+    from aiops.approvals.tiers import load_governance
+
+    st = _phr_store(store)
+    action = _recorded_action(st, proposal_id)
+    writer = _writer(source, kubeconfig, min(timeout, 30.0))
+    try:
+        run = execute(st, proposal_id, action, writer=writer, actor=_decider(name, email),
+                      governance=load_governance(governance), timeout=timeout)
+    finally:
+        writer.client.close()
+    for c in run.validation.checks if run.validation else []:
+        mark = "[green]ok[/]" if c["passed"] else "[red]FAILED[/]"
+        out.print(f"  {mark} {c['check']}: {c['seen']}", highlight=False)
+    out.print(f"{run.change.id}: {run.state} (records {', '.join(run.records)})",
+              highlight=False)
+    raise typer.Exit(0 if run.state == "validated" else 1)
+
+
+@app.command("rollback")
+def rollback_cmd(
+    proposal_id: Annotated[str, typer.Argument(metavar="ID", help="The executed change.")],
+    source: KubeOpt = "kube",
+    kubeconfig: Annotated[str | None, typer.Option(help="Kubeconfig file.")] = None,
+    store: PhrStoreOpt = None,
+    governance: GovernanceOpt = None,
+    name: Annotated[str | None, typer.Option(help="Your name (default: git config).")] = None,
+    email: Annotated[str | None, typer.Option(help="Your email (default: git config).")] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for validation.")] = 300.0,
+) -> None:
+    """Revert an executed change with its inverse (dry run first). Exit 0 reverted."""
+    from aiops.approvals.executor import rollback
+    from aiops.approvals.tiers import load_governance
+
+    st = _phr_store(store)
+    action = _recorded_action(st, proposal_id)
+    writer = _writer(source, kubeconfig, min(timeout, 30.0))
+    try:
+        run = rollback(st, proposal_id, writer=writer, actor=_decider(name, email),
+                       governance=load_governance(governance), action=action,
+                       timeout=timeout)
+    finally:
+        writer.client.close()
+    out.print(f"{run.change.id}: {run.state} (record {', '.join(run.records)})",
+              highlight=False)
+    raise typer.Exit(0 if run.state == "rolled-back" else 1)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: turn AiopsError into one line and an exit code."""
     try:

@@ -241,3 +241,26 @@ def test_unreachable_api_is_a_clear_failure_and_nothing_recorded_as_applied(stor
         execute(store, pid, action, writer=KubeWriter(client, timeout=1), governance=GOV,
                 actor=PAT)
     assert change(store, pid).state(GOV) == "approved", "nothing ran; it may be retried"
+
+
+def test_cli_execute_and_rollback(srv, store, tmp_path):
+    from aiops.cli import main
+
+    srv.on_write("Deployment", rollout_complete)
+    gov = tmp_path / "gov.yaml"
+    gov.write_text("approvers:\n  - {name: Alice Approver, email: alice@example.com}\n")
+    kc = srv.write_kubeconfig(tmp_path / "kc")
+    action = memory_action(srv)
+    common = ["--source", "kube:replay", "--kubeconfig", str(kc), "--store", str(store.root),
+              "--governance", str(gov), "--name", "Pat Proposer", "--email",
+              "pat@example.com", "--timeout", "5"]
+    c = propose(store, action, actor=PAT, reason="r")
+    assert main(["execute", c.id, *common]) == 4, "not approved: refused"
+    assert mutations(srv) == []
+    approve(store, c.id, approver=ALICE, justification="ok", governance=GOV)
+    assert main(["execute", c.id, *common]) == 0
+    assert memory_now(srv) == "2Gi"
+    assert main(["rollback", c.id, *common]) == 0
+    assert memory_now(srv) == "1536Mi"
+    assert [m[0] for m in mutations(srv)] == ["PATCH"] * 4
+    assert main(["execute", c.id, "--source", "demo", "--store", str(store.root)]) == 2
