@@ -5,6 +5,7 @@ rollback, every step a PHR."""
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -264,3 +265,61 @@ def test_cli_execute_and_rollback(srv, store, tmp_path):
     assert memory_now(srv) == "1536Mi"
     assert [m[0] for m in mutations(srv)] == ["PATCH"] * 4
     assert main(["execute", c.id, "--source", "demo", "--store", str(store.root)]) == 2
+
+
+def _scale(srv: KubeReplay) -> Action:
+    from aiops.diagnose.actions import scale
+
+    return scale(deployment(srv), 3, description="scale to 3")
+
+
+def _restart(srv: KubeReplay) -> Action:
+    from aiops.diagnose.actions import rollout_restart
+
+    return rollout_restart(deployment(srv), "2026-11-27T18:00:00Z", description="restart")
+
+
+def _configmap(srv: KubeReplay) -> Action:
+    from aiops.diagnose.actions import patch_field
+
+    cm = srv.state.get("ConfigMap", NS, "todo-config")
+    return patch_field(cm, ("data", "LOG_LEVEL"), "debug", description="log level debug",
+                       tier="medium", validate=["the backend logs at debug"])
+
+
+def _hpa(srv: KubeReplay) -> Action:
+    hpa = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+           "metadata": {"name": "todo-backend-hpa", "namespace": NS},
+           "spec": {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment",
+                                       "name": DEPLOY},
+                    "minReplicas": 2, "maxReplicas": 5,
+                    "metrics": [{"type": "Resource", "resource": {
+                        "name": "cpu", "target": {"type": "Utilization",
+                                                  "averageUtilization": 70}}}]}}
+    return create(hpa, description="enable an HPA", tier="medium")
+
+
+@pytest.mark.parametrize(("build", "method", "path"), [
+    (_scale, "PATCH", DEPLOY_PATH),
+    (_restart, "PATCH", DEPLOY_PATH),
+    (_configmap, "PATCH", f"/api/v1/namespaces/{NS}/configmaps/todo-config"),
+    (_hpa, "POST", f"/apis/autoscaling/v2/namespaces/{NS}/horizontalpodautoscalers"),
+])
+def test_supported_actions_run_and_roll_back(srv, writer, store, build, method, path):
+    srv.on_write("Deployment", rollout_complete)
+    action = build(srv)
+    pid = approved(store, action) if action.tier != "trivial" else propose(
+        store, action, actor=PAT, reason="r").id
+    before = copy.deepcopy(srv.state.get(action.target["kind"], NS, action.target["name"]))
+    run = execute(store, pid, action, writer=writer, governance=GOV, actor=PAT, timeout=3,
+                  poll=0.05)
+    assert run.state == "validated", run.validation
+    assert [(m[0], m[1], m[2]) for m in mutations(srv)] == [
+        (method, path, {"dryRun": "All"}), (method, path, {})]
+    rollback(store, pid, writer=writer, actor=ALICE, governance=GOV, timeout=3, poll=0.05)
+    after = srv.state.get(action.target["kind"], NS, action.target["name"])
+    if before is None:
+        assert after is None, "a created object is deleted by the rollback"
+    else:
+        for key in ("spec", "data"):
+            assert after.get(key) == before.get(key), "the inverse restores the object"
