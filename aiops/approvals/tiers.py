@@ -17,9 +17,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from aiops.config_file import load_model
 from aiops.durations import parse_duration
 from aiops.errors import ParameterError
 
@@ -116,20 +116,6 @@ def load_governance(path: str | Path | None = None) -> Governance:
     path = path or os.environ.get(ENV)
     if not path:
         return Governance()
-    p = Path(path)
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise ParameterError(f"governance file {p}: cannot read it ({exc.strerror})",
-                             f"pass an existing file or unset {ENV}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark else ""
-        raise ParameterError(f"governance file {p}: invalid YAML{at}", "fix the file") from None
-    try:
-        return Governance.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(x) for x in first["loc"]) or "(top level)"
-        raise ParameterError(f"governance file {p}: {where}: {first['msg']}",
-                             "see the example in aiops/approvals/tiers.py") from None
+    return load_model(path, Governance, what="governance file",
+                      unreadable_hint=f"pass an existing file or unset {ENV}",
+                      invalid_hint="see the example in aiops/approvals/tiers.py")

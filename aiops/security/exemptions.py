@@ -20,10 +20,9 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from aiops.errors import ParameterError
+from aiops.config_file import load_model
 
 ANNOTATION = "aiops.io/exempt"
 REASON_ANNOTATION = "aiops.io/exempt-reason"
@@ -64,25 +63,10 @@ def load_config(path: str | Path | None) -> Config:
     """The exemptions file, validated; None gives no exemptions."""
     if path is None:
         return Config()
-    p = Path(path)
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except OSError as exc:
-        raise ParameterError(f"exemptions file {p}: cannot read it ({exc.strerror})",
-                             "pass an existing YAML file to --exemptions") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}" if mark else ""
-        raise ParameterError(f"exemptions file {p}: invalid YAML{at}",
-                             "fix the file; see `aiops audit --help`") from None
-    try:
-        return Config.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(x) for x in first["loc"])
-        raise ParameterError(f"exemptions file {p}: {where}: {first['msg']}",
-                             "each entry needs a reason; keys: checks, namespaces, "
-                             "workloads, containers, reason") from None
+    return load_model(path, Config, what="exemptions file",
+                      unreadable_hint="pass an existing YAML file to --exemptions",
+                      invalid_hint="each entry needs a reason; keys: checks, namespaces, "
+                                   "workloads, containers, reason")
 
 
 def annotated(annotations: dict[str, str], check: str) -> str | None:
