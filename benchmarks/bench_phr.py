@@ -80,7 +80,8 @@ def make_records(repo: git.Repo, root: Path, n: int) -> None:
                        actor=ACTOR, title=f"approve change {seq}", tier="low", object=OBJ,
                        pre_metrics={"p95_ms": 120 + seq % 7}, prev_hash=prev_hash)
         data = files.render(meta.model_dump(mode="json"), meta.title, "Approved after review.")
-        path = f"{rel}/{files.day_dir(meta.created_at)}/{files.record_name(seq, rec_id, 'approval')}"
+        name = files.record_name(seq, rec_id, "approval")
+        path = f"{rel}/{files.day_dir(meta.created_at)}/{name}"
         msg = f"phr: approval #{seq}\n".encode()
         stamp = f"{ACTOR['name']} <{ACTOR['email']}> {(ms + seq * step) // 1000} +0000"
         stream += [b"commit refs/heads/%s\n" % branch,
