@@ -10,9 +10,14 @@ change later (`aiops rollback ID`).
 
 from __future__ import annotations
 
+import fcntl
+import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from aiops.approvals import workflow
@@ -52,7 +57,39 @@ def action_from_record(data: dict[str, Any]) -> Action:
 def execute(store: PhrStore, proposal_id: str, action: Action, *, writer: KubeWriter,
             governance: Governance, actor: Actor, timeout: float = 300.0,
             poll: float = 2.0) -> Execution:
-    """Run an approved Action; see the module docstring for the steps."""
+    """Run an approved Action; see the module docstring for the steps.
+
+    One executor per change at a time: a second one finds the change's lock held
+    and is refused (recorded), so an approval is never executed twice."""
+    with _change_lock(store, proposal_id) as held:
+        if not held:
+            c = workflow.change(store, proposal_id)
+            workflow.refuse(store, c, actor, f"execution refused: {c.id} is being executed "
+                            "by another process", {"attempt": "execution"})
+        return _execute(store, proposal_id, action, writer=writer, governance=governance,
+                        actor=actor, timeout=timeout, poll=poll)
+
+
+@contextmanager
+def _change_lock(store: PhrStore, proposal_id: str) -> Iterator[bool]:
+    """A non-blocking flock per change, kept in the git directory (never committed,
+    never seen by `phr verify`); the kernel drops it if the holder dies."""
+    directory = Path(store.git.repo.git_dir) / "aiops-executor"
+    directory.mkdir(exist_ok=True)
+    fd = os.open(directory / f"{proposal_id.upper()}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
+def _execute(store: PhrStore, proposal_id: str, action: Action, *, writer: KubeWriter,
+             governance: Governance, actor: Actor, timeout: float, poll: float) -> Execution:
     change = workflow.authorize(store, proposal_id, action, actor=actor,
                                 governance=governance)
     if action.kind not in EXECUTABLE:

@@ -323,3 +323,22 @@ def test_supported_actions_run_and_roll_back(srv, writer, store, build, method, 
     else:
         for key in ("spec", "data"):
             assert after.get(key) == before.get(key), "the inverse restores the object"
+
+
+def test_one_executor_per_change(srv, writer, store):
+    from aiops.approvals.executor import _change_lock
+
+    srv.on_write("Deployment", rollout_complete)
+    action = memory_action(srv)
+    pid = approved(store, action)
+    with _change_lock(store, pid) as held:  # as another process holding it would
+        assert held
+        with pytest.raises(ApprovalRefused, match="being executed by another process"):
+            execute(store, pid, action, writer=writer, governance=GOV, actor=PAT)
+    assert mutations(srv) == []
+    run = execute(store, pid, action, writer=writer, governance=GOV, actor=PAT, timeout=3,
+                  poll=0.05)
+    assert run.state == "validated"
+    with pytest.raises(ApprovalRefused, match="is validated"):
+        execute(store, pid, action, writer=writer, governance=GOV, actor=PAT)
+    assert len(mutations(srv)) == 2, "executed once"
