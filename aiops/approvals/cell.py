@@ -190,6 +190,10 @@ class Review:
     def __str__(self) -> str:
         return self.text()
 
+    # the generated repr would print the raw Action (its patch values unmasked) as
+    # a notebook's text/plain output
+    __repr__ = __str__
+
 
 def summary(c: workflow.Change, governance: Governance,
             now: datetime | None = None) -> dict[str, Any]:
@@ -282,6 +286,12 @@ def decide(proposal_id: str, decision: str = "approve", *, justification: str,
         message += f" (still missing: {', '.join(s['missing'])})"
     return s | {"decision": decision, "outcome": done, "message": message,
                 "record": c.steps[-1].id}
+
+
+def action_for(change: workflow.Change, actions: list[Action | None]) -> Action | None:
+    """The Action among `actions` that this proposal is about (by hash), if any:
+    an approval binds to the exact Action, so a look-alike is not enough."""
+    return next((a for a in actions if a is not None and a.hash() == change.action_hash), None)
 
 
 def how_to_decide(proposal_id: str) -> str:

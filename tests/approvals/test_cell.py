@@ -59,7 +59,7 @@ def test_review_diff_shows_the_change_and_masks_the_planted_secret():
     assert "+  API_TOKEN: <redacted>" in d
     assert "managedFields" not in d and r.diff.problem is None
     assert r.diff.after["data"]["LOG_LEVEL"] == "debug"
-    everything = r.text() + r.html() + json.dumps(r.to_dict())
+    everything = r.text() + r.html() + json.dumps(r.to_dict()) + repr(r)
     for secret in (PLANTED, OLD_SECRET, "a1B2a1B2"):
         assert secret not in everything
     assert {"op": "replace", "path": "/data/DB_PASSWORD", "value": "<redacted>"} in r.rollback
