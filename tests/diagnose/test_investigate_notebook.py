@@ -85,3 +85,8 @@ def test_papermill_proposes_and_approves(tmp_path: Path) -> None:
     assert "Proposed change: patch of Service/todo/todo-redis" in out  # the review
     assert "-    app: todo-redis" in out  # its before/after diff
     assert f"approved: approved by alice@example.com; {proposal.id} is now approved" in out
+    # the review survives nbconvert's static, code-free HTML (widgets do not)
+    from aiops.reports.html import export_html
+
+    page = export_html(nbformat.read(tmp_path / "out.ipynb", as_version=4))
+    assert "Rollback plan" in page and "What the medium tier needs" in page
