@@ -760,9 +760,6 @@ def phr_verify(
 
 
 # -- aiops execute / rollback: the only commands that change a cluster -----------
-GovernanceOpt = Annotated[Path | None, typer.Option(
-    "--governance", help="Tiers and approvers file (default: $AIOPS_GOVERNANCE, else the "
-    "seed plan's tiers with no approvers).")]
 KubeOpt = Annotated[str, typer.Option(
     "--source", "-s", help="kube[:context]: the cluster to change.", envvar="AIOPS_SOURCE")]
 
@@ -860,6 +857,138 @@ def rollback_cmd(
     out.print(f"{run.change.id}: {run.state} (record {', '.join(run.records)})",
               highlight=False)
     raise typer.Exit(0 if run.state == "rolled-back" else 1)
+
+
+# -- aiops pending / approve / reject: the approval gate from a terminal ------------
+GovernanceOpt = Annotated[Path | None, typer.Option(
+    "--governance", help="Governance file: tiers and approvers (default: the built-in "
+    "tiers, no approvers).", envvar="AIOPS_GOVERNANCE")]
+JustificationOpt = Annotated[str, typer.Option(
+    "--justification", "-j", help="Why, in one sentence (recorded).")]
+NameOpt = Annotated[str | None, typer.Option("--name", help="Who decides (default: git "
+                                             "config user.name).")]
+EmailOpt = Annotated[str | None, typer.Option("--email", help="Their email (default: git "
+                                              "config user.email).")]
+DecisionFormatOpt = Annotated[str, typer.Option("--format", help="text | json")]
+
+
+@app.command("pending")
+def approvals_pending(
+    store: PhrStoreOpt = None,
+    governance: GovernanceOpt = None,
+    fmt: Annotated[str, typer.Option("--format", help="table | json")] = "table",
+) -> None:
+    """Proposals awaiting a decision: approvals so far, what is missing, SLA."""
+    from datetime import UTC, datetime
+
+    from aiops.approvals import workflow
+    from aiops.approvals.cell import summary
+    from aiops.approvals.tiers import load_governance
+
+    if fmt not in ("table", "json"):
+        raise ParameterError(f"unknown --format {fmt!r}", "use table or json")
+    gov, now = load_governance(governance), datetime.now(UTC)
+    rows = [summary(c, gov, now) for c in workflow.pending(_phr_store(store), gov, now)]
+    if fmt == "json":
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    from rich.table import Table
+
+    t = Table("id", "tier", "object", "proposer", "approvals", "missing", "SLA deadline (UTC)",
+              "breached")
+    for r in rows:
+        deadline = (r["sla_deadline"] or "-")[:19].replace("T", " ")
+        t.add_row(r["id"], r["tier"] + (" (emergency)" if r["emergency"] else ""),
+                  r["object"], r["proposer"], ", ".join(r["approvals"]) or "-",
+                  ", ".join(r["missing"]) or "-", deadline,
+                  "[red]yes[/]" if r["sla_breached"] else "no")
+    out.print(t)
+    out.print(f"{len(rows)} pending", highlight=False)
+
+
+def _decide_cli(decision: str, proposal_id: str, justification: str, name: str | None,
+                email: str | None, store: Path | None, governance: Path | None,
+                fmt: str) -> None:
+    """approve/reject share this: a refusal raises ApprovalRefused (exit 4, recorded)."""
+    from aiops.approvals.cell import decide
+
+    if fmt not in ("text", "json"):
+        raise ParameterError(f"unknown --format {fmt!r}", "use text or json")
+    res = decide(proposal_id, decision, justification=justification, approver_name=name,
+                 approver_email=email, store=_phr_store(store), governance=governance,
+                 strict=True)
+    if fmt == "json":
+        sys.stdout.write(json.dumps(res, indent=2) + "\n")
+    else:
+        out.print(f"{res['message']} (record {res['record']})", highlight=False,
+                  soft_wrap=True)
+
+
+@app.command("approve")
+def approvals_approve(
+    proposal_id: Annotated[str, typer.Argument(metavar="ID", help="Proposal id (or a "
+                                               "unique prefix).")],
+    justification: JustificationOpt,
+    name: NameOpt = None,
+    email: EmailOpt = None,
+    store: PhrStoreOpt = None,
+    governance: GovernanceOpt = None,
+    fmt: DecisionFormatOpt = "text",
+) -> None:
+    """Approve a proposal. Exit 0: recorded; 4: refused (the refusal is recorded)."""
+    _decide_cli("approve", proposal_id, justification, name, email, store, governance, fmt)
+
+
+@app.command("reject")
+def approvals_reject(
+    proposal_id: Annotated[str, typer.Argument(metavar="ID", help="Proposal id (or a "
+                                               "unique prefix).")],
+    justification: JustificationOpt,
+    name: NameOpt = None,
+    email: EmailOpt = None,
+    store: PhrStoreOpt = None,
+    governance: GovernanceOpt = None,
+    fmt: DecisionFormatOpt = "text",
+) -> None:
+    """Reject a proposal. Exit 0: recorded; 4: refused (the refusal is recorded)."""
+    _decide_cli("reject", proposal_id, justification, name, email, store, governance, fmt)
+
+
+@app.command("show-change")
+def approvals_show_change(
+    proposal_id: Annotated[str, typer.Argument(metavar="ID", help="Proposal id (or a "
+                                               "unique prefix).")],
+    store: PhrStoreOpt = None,
+    governance: GovernanceOpt = None,
+    fmt: DecisionFormatOpt = "text",
+) -> None:
+    """One change: its state, the proposed patch and rollback, and every step so far."""
+    from aiops.approvals import workflow
+    from aiops.approvals.cell import summary
+    from aiops.approvals.tiers import load_governance
+
+    if fmt not in ("text", "json"):
+        raise ParameterError(f"unknown --format {fmt!r}", "use text or json")
+    gov = load_governance(governance)
+    c = workflow.change(_phr_store(store), proposal_id)
+    steps = [{"id": r.id, "type": r.meta.type, "created_at": r.meta.created_at.isoformat(),
+              "actor": r.meta.actor.email, "title": r.meta.title} for r in c.steps]
+    doc = summary(c, gov) | {"action": c.action, "steps": steps}
+    if fmt == "json":
+        sys.stdout.write(json.dumps(doc, indent=2, default=str) + "\n")
+        return
+    lines = [f"{c.id}  {doc['state']}  {doc['tier']}  {doc['object']}", doc["title"],
+             f"proposed by {doc['proposer']} at {doc['proposed_at']}",
+             f"approvals: {', '.join(doc['approvals']) or 'none'}; missing: "
+             f"{', '.join(doc['missing']) or 'nothing'}",
+             f"SLA deadline: {doc['sla_deadline'] or '-'}"
+             + (" (breached)" if doc["sla_breached"] else ""),
+             f"effect: {c.action.get('description', '')}",
+             "patch:", *(f"  {json.dumps(op)}" for op in c.action.get("patch") or []),
+             "rollback:", *(f"  {json.dumps(op)}" for op in c.action.get("inverse") or []),
+             "steps:", *(f"  {s['created_at'][:19]}  {s['type']:<10} {s['actor']}  {s['title']}"
+                         for s in steps)]
+    out.print("\n".join(lines), highlight=False, markup=False, soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> int:

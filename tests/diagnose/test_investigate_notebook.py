@@ -51,3 +51,42 @@ def test_pod_and_namespace_targets(tmp_path: Path) -> None:
     assert "oom-killed" in out and "image-not-found" in out
     out = _run(tmp_path, workload="deployment/todo-worker", namespace="todo")
     assert "oom-killed" in out and "memory" in out
+
+
+@pytest.mark.slow
+def test_papermill_proposes_and_approves(tmp_path: Path) -> None:
+    """propose=True and decision="approve": the proposal and the approval are in the
+    store, bound to the Action the notebook shows; a self-approval would be refused."""
+    import yaml
+
+    from aiops.approvals.phr import PhrStore
+    from tests.approvals.conftest import new_repo
+
+    repo = new_repo(tmp_path / "repo")
+    store = Path(repo.working_tree_dir) / "history" / "prompts"
+    gov = tmp_path / "governance.yaml"
+    gov.write_text(yaml.safe_dump({"approvers": [
+        {"name": "Alice Approver", "email": "alice@example.com"}]}))
+    out = _run(tmp_path, workload="deployment/todo-chatbot", namespace="todo", propose=True,
+               decision="approve", justification="selector matches the redis pods",
+               proposer_name="Pat Proposer", proposer_email="pat@example.com",
+               approver_name="Alice Approver", approver_email="alice@example.com",
+               store=str(store), governance=str(gov))
+    phr = PhrStore(store)
+    [proposal] = phr.records(type="proposal")
+    [approval] = phr.records(type="approval")
+    assert proposal.meta.actor.email == "pat@example.com"
+    assert proposal.meta.object.kind == "Service" and proposal.meta.object.name == "todo-redis"
+    assert proposal.meta.pre_metrics["observed"] == "Deployment/todo-chatbot"
+    assert approval.meta.actor.email == "alice@example.com"
+    assert approval.meta.action_hash == proposal.meta.action_hash
+    assert approval.meta.links.previous_step == proposal.id
+    assert not phr.records(type="refusal") and phr.verify().ok
+    assert "Proposed change: patch of Service/todo/todo-redis" in out  # the review
+    assert "-    app: todo-redis" in out  # its before/after diff
+    assert f"approved: approved by alice@example.com; {proposal.id} is now approved" in out
+    # the review survives nbconvert's static, code-free HTML (widgets do not)
+    from aiops.reports.html import export_html
+
+    page = export_html(nbformat.read(tmp_path / "out.ipynb", as_version=4))
+    assert "Rollback plan" in page and "What the medium tier needs" in page
