@@ -129,18 +129,18 @@ class Change:
 
     def sla_deadline(self, governance: Governance) -> datetime | None:
         sla = governance.emergency_sla if self.emergency else governance.policy(self.tier).sla
-        return self.proposed_at + sla if sla else None
+        return None if sla is None else self.proposed_at + sla
 
     def expires_at(self, governance: Governance) -> datetime:
         """When the proposal, unapproved, lapses (never for a tier without expiry)."""
         ttl = governance.policy(self.tier).expires
-        return self.proposed_at + ttl if ttl else datetime.max.replace(tzinfo=UTC)
+        return datetime.max.replace(tzinfo=UTC) if ttl is None else self.proposed_at + ttl
 
     def approval_valid_until(self, governance: Governance) -> datetime | None:
         """Approvals expire: the earliest one counted lapses `expires` after it."""
         ttl = governance.policy(self.tier).expires
         approvals = self.approvals
-        if not approvals or not ttl:
+        if not approvals or ttl is None:
             return None
         return min(a.meta.created_at for a in approvals) + ttl
 
