@@ -214,6 +214,12 @@ def weeks(start: pd.Timestamp | None, end: pd.Timestamp, items: list[pd.DataFram
     return out
 
 
+def week_of(times: pd.Series) -> pd.Series:
+    """Monday 00:00 UTC of each time's week."""
+    t = pd.to_datetime(times, utc=True)
+    return t.dt.normalize() - pd.to_timedelta(t.dt.day_of_week, unit="D")
+
+
 def kpis(inp: KpiInputs, window: str | None = "28d", end: datetime | str | None = None,
          keys: list[str] | None = None) -> KpiReport:
     """Every KPI over [end - window, end), with a weekly trend of each.
@@ -233,9 +239,10 @@ def kpis(inp: KpiInputs, window: str | None = "28d", end: datetime | str | None 
         rows.append({"key": s.key, "kpi": s.name, "value": value,
                      "text": format_value(value, s.unit), "n": n, "unit": s.unit,
                      "target": s.target, "definition": s.definition})
+        its = items[s.key]
+        by_week = dict(tuple(its.groupby(week_of(its["time"])))) if len(its) else {}
         for w in spans:
-            wv, wn = aggregate(in_window(items[s.key], w, w + pd.Timedelta(days=7)), s.agg,
-                               counted)
+            wv, wn = aggregate(by_week.get(w, its.iloc[0:0]), s.agg, counted)
             trend.append({"week": w, "key": s.key, "kpi": s.name, "value": wv, "n": wn,
                           "unit": s.unit})
     summary = pd.DataFrame(rows, columns=["key", "kpi", "value", "text", "n", "unit", "target",
