@@ -245,15 +245,17 @@ def test_configuration_incidents_and_their_mttr():
                   failure_start=(T0 + timedelta(minutes=100 * i)).isoformat())
         simple_change(h, 100 * i + 5, after=d, approve_after=10 + i)
     findings = pd.DataFrame([
-        {"rule": "missing-configmap", "namespace": "todo", "kind": "Pod", "name": "app-0",
-         "owner": "Deployment/app-0", "first_seen": T0},  # already detected
+        {"rule": "missing-configmap", "namespace": "todo", "kind": "Pod", "name": "app-0-5d9",
+         "owner": "Deployment/app-0", "first_seen": T0},  # already detected, by its owner
         {"rule": "missing-config-key", "namespace": "shop", "kind": "Pod", "name": "ads",
-         "owner": "Deployment/ads", "first_seen": T0 + timedelta(hours=3)}])
+         "owner": "Deployment/ads", "first_seen": T0 + timedelta(hours=3)},
+        {"rule": "missing-configmap", "namespace": "todo", "kind": "Pod", "name": "app-0-7a1",
+         "owner": "Deployment/app-0", "first_seen": T0 + timedelta(days=2)}])  # recurred
     rep = report(h, findings)
-    assert rep.value("config_incidents") == 3
+    assert rep.value("config_incidents") == 4
     assert rep.value("config_mttr") == 10  # approval -> validation, both config changes
-    only_findings = kpis(KpiInputs(None, findings), window=None, end=T0 + timedelta(days=1))
-    assert only_findings.value("config_incidents") == 2
+    only_findings = kpis(KpiInputs(None, findings), window=None, end=T0 + timedelta(days=3))
+    assert only_findings.value("config_incidents") == 3
 
 
 def test_toil_share_of_automated_operational_steps():

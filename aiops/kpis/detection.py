@@ -37,24 +37,30 @@ def mttd_items(inp: KpiInputs) -> pd.DataFrame:
 def config_incident_items(inp: KpiInputs) -> pd.DataFrame:
     """Configuration-related incidents: one row per detection whose data.rule is
     missing-configmap, missing-secret or missing-config-key, plus each such
-    current finding of the cluster no detection covers (same rule, namespace,
-    name) yet, timed at its first_seen. value = 1 (the KPI is the count)."""
+    current finding of the cluster no detection covers yet (same rule and
+    namespace, the object or its owner, detected at or after the finding's
+    first_seen: an older detection was an earlier occurrence), timed at its
+    first_seen. value = 1 (the KPI is the count)."""
     rows = []
-    seen = set()
     det = inp.records[inp.records["type"] == "detection"]
+    detected = []
     for r in det.itertuples(index=False):
         rule = r.data.get("rule")
         if rule in CONFIG_RULES:
-            seen.add((rule, r.namespace or "", r.name or ""))
+            detected.append((rule, r.namespace or "", r.name or "", r.at))
             rows.append({"time": r.at, "value": 1.0, "id": r.id, "rule": rule,
                          "namespace": r.namespace, "name": r.name,
                          "failure_start": failure_start(r, inp.finding_frame)})
     f = inp.finding_frame
     for r in f[f["rule"].isin(CONFIG_RULES)].itertuples(index=False):
-        if (r.rule, r.namespace or "", r.name or "") in seen:
-            continue
-        rows.append({"time": r.first_seen, "value": 1.0, "id": None, "rule": r.rule,
-                     "namespace": r.namespace, "name": r.name, "failure_start": r.first_seen})
+        names = {r.name or "", str(r.owner or "").rsplit("/", 1)[-1]}
+        covered = any(rule == r.rule and ns == (r.namespace or "") and name in names
+                      and (pd.isna(r.first_seen) or at >= r.first_seen)
+                      for rule, ns, name, at in detected)
+        if not covered:
+            rows.append({"time": r.first_seen, "value": 1.0, "id": None, "rule": r.rule,
+                         "namespace": r.namespace, "name": r.name,
+                         "failure_start": r.first_seen})
     return _frame(rows)
 
 

@@ -55,6 +55,16 @@ class KpiInputs:
         """One row per proposal (timeline.changes_table)."""
         return changes_table(self.records, self.governance, self.finding_frame)
 
+    def scoped(self, namespaces: list[str] | None) -> KpiInputs:
+        """Only the records and findings about objects in `namespaces` (None: all).
+        Records about no namespaced object (cluster-scoped, reports) drop out."""
+        if not namespaces:
+            return self
+        phr = None if self.phr is None else self.phr[self.phr["namespace"].isin(namespaces)]
+        f = self.findings
+        f = None if f is None else f[f["namespace"].isin(namespaces)]
+        return KpiInputs(phr, f, self.governance, self.problem, self.store)
+
     @property
     def empty(self) -> bool:
         return self.records.empty
