@@ -23,8 +23,13 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+DEMO_HISTORY := $(CURDIR)/reports/demo-history
+
+# The operations KPIs need an audit trail: a demo one, in its own git repository
+# under reports/ (rewritten each time, never history/prompts).
 demo: setup
-	$(BIN)/aiops report all --source demo --out reports
+	$(BIN)/python -m aiops.kpis.demo $(DEMO_HISTORY) > /dev/null
+	$(BIN)/aiops report all --source demo --out reports -p phr_store=$(DEMO_HISTORY)/history/prompts
 
 system-deps:
 	bash .ci/system-deps.sh
@@ -47,4 +52,4 @@ compare-checkov: setup
 	$(BIN)/python benchmarks/compare_checkov.py $(DIRS)
 
 clean:
-	rm -rf $(VENV) reports/20* reports/index.html .pytest_cache
+	rm -rf $(VENV) reports/20* reports/index.html reports/demo-history .pytest_cache

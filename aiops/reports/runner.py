@@ -92,6 +92,15 @@ register_report(ReportSpec(
     defaults={"namespaces": "", "window": "90d"},  # window: how far back the trend reaches
 ))
 
+register_report(ReportSpec(
+    name="operations",
+    notebook="reports/operations.ipynb",
+    title="Operations KPIs",
+    description="MTTD, MTTR, approval latency vs SLA, PHR compliance, rollbacks, "
+                "recommendation acceptance, config incidents, toil, savings, with trends",
+    defaults={"window": "28d"},  # the PHR store: -p phr_store=DIR (--store is metrics)
+))
+
 
 def get_report(name: str) -> ReportSpec:
     try:
