@@ -194,5 +194,24 @@ def slack_report_failure(result: Any, *, source: str = "", cluster: str = "",
     return scrub({"text": text, "blocks": blocks})
 
 
-__all__ = ["episode_key", "finding_record", "json_finding", "json_report_failure", "scrub",
-           "scrub_text", "slack_finding", "slack_report_failure"]
+def sample_finding(now: datetime | None = None) -> Finding:
+    """A realistic finding for `aiops notify test` (marked as a test in its summary)."""
+    from aiops.diagnose.finding import Evidence, Remediation
+
+    t = (now or datetime.now(UTC)).replace(microsecond=0)
+    return Finding(
+        rule="oom-killed", severity="critical", namespace="aiops-test", kind="Pod",
+        name="notify-test-0", owner="Deployment/notify-test",
+        summary="TEST MESSAGE from `aiops notify test`: container app was OOM-killed "
+                "(limit 256Mi).",
+        evidence=[Evidence("status", "lastState.terminated: OOMKilled (exit code 137)",
+                           "status.containerStatuses[app].lastState", t)],
+        confidence=1.0, first_seen=t,
+        remediation=Remediation(
+            "Raise the memory limit above the measured peak.",
+            ("kubectl describe pod notify-test-0 -n aiops-test",)),
+        docs="https://kubernetes.io/docs/tasks/configure-pod-container/assign-memory-resource/")
+
+
+__all__ = ["episode_key", "finding_record", "json_finding", "json_report_failure",
+           "sample_finding", "scrub", "scrub_text", "slack_finding", "slack_report_failure"]
