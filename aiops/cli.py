@@ -138,6 +138,9 @@ def diagnose(
     workload: Annotated[str | None, typer.Option(
         "--workload", help="Diagnose one workload, KIND/NAME.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="table | json | markdown")] = "table",
+    notify: Annotated[bool, typer.Option(
+        "--notify", help="Send critical findings to $AIOPS_WEBHOOK_URL (once per episode)."
+    )] = False,
 ) -> None:
     """Find root causes with quoted evidence and reversible remediations.
 
@@ -153,6 +156,7 @@ def diagnose(
         raise ParameterError("--pod and --workload are exclusive", "give one of them")
     if workload:
         parse_workload(workload)  # reject a malformed value before loading
+    notifier = _notifier(None, None) if notify else None
     state = _load(source)
     target: dict = {"namespace": namespace}
     if pod:
@@ -167,6 +171,8 @@ def diagnose(
         sys.stdout.write(render.to_markdown(diag) + "\n")
     else:
         render.print_table(diag, out)
+    if notifier is not None:
+        _escalate(diag.findings, notifier, state)
     if _input_problems(state):
         raise typer.Exit(2)
     raise typer.Exit(1 if diag.has_critical else 0)
@@ -989,6 +995,81 @@ def approvals_show_change(
              "steps:", *(f"  {s['created_at'][:19]}  {s['type']:<10} {s['actor']}  {s['title']}"
                          for s in steps)]
     out.print("\n".join(lines), highlight=False, markup=False, soft_wrap=True)
+
+# -- aiops notify / runbooks: escalation through a webhook, generated runbooks (issue 7) --
+notify_app = typer.Typer(help="Escalation through a webhook (Slack-compatible or JSON).",
+                         no_args_is_help=True)
+app.add_typer(notify_app, name="notify")
+
+
+def _notifier(url: str | None, fmt: str | None):
+    """The webhook from --url/--format, else AIOPS_WEBHOOK_URL/AIOPS_WEBHOOK_FORMAT."""
+    from aiops.notify.webhook import ENV_FORMAT, ENV_URL, Notifier
+
+    url = url or os.environ.get(ENV_URL, "").strip()
+    if not url:
+        raise ParameterError("no webhook configured",
+                             f"set {ENV_URL} (and {ENV_FORMAT}=slack|json) or pass --url")
+    return Notifier(url, format=fmt or os.environ.get(ENV_FORMAT, "").strip() or "slack")
+
+
+def _escalate(findings, notifier, state) -> None:
+    """Send the critical findings of a diagnosis; failures are printed, not fatal."""
+    from aiops.notify import escalate
+
+    res = escalate(findings, notifier, source=state.source, cluster=state.context or "")
+    err.print(f"notify: {len(res.sent)} sent, {len(res.duplicates)} already sent within "
+              f"the window, {len(res.failed)} failed ({notifier.masked_url})", highlight=False)
+    for why in res.failed.values():
+        err.print(f"[red]notify failed:[/] {why}", highlight=False, markup=False,
+                  soft_wrap=True)
+
+
+@notify_app.command("test")
+def notify_test(
+    url: Annotated[str | None, typer.Option(
+        "--url", help="Webhook URL (default: $AIOPS_WEBHOOK_URL).")] = None,
+    fmt: Annotated[str | None, typer.Option(
+        "--format", help="slack | json (default: $AIOPS_WEBHOOK_FORMAT, else slack)")] = None,
+) -> None:
+    """Send a sample critical finding to the webhook. Exit 0 delivered, 1 not."""
+    from aiops.notify.escalate import build
+    from aiops.notify.message import sample_finding
+
+    notifier = _notifier(url, fmt)
+    d = notifier.send(build(notifier, sample_finding(), source="aiops notify test"))
+    out.print(f"delivered to {notifier.masked_url} ({notifier.format}): HTTP {d.status} "
+              f"after {d.attempts} attempt{'s' if d.attempts != 1 else ''}", highlight=False)
+
+
+@app.command("runbooks")
+def runbooks_cmd(
+    out_dir: Annotated[Path, typer.Option("--out", help="Where to write them.")] = Path(
+        "reports/runbooks"),
+    history: Annotated[Path | None, typer.Option(
+        "--history", help="PHR store for measured recovery times (e.g. history/prompts).")
+    ] = None,
+    source: Annotated[str | None, typer.Option(
+        "--source", "-s", help="Also quote the remediations of this cluster's findings as "
+        "examples (demo | snapshot path | kube[:context]).")] = None,
+) -> None:
+    """Write one Markdown runbook per failure family, and an index README.md."""
+    from aiops.runbooks import generate
+
+    store = None
+    if history is not None:
+        if not history.is_dir():
+            raise ParameterError(f"PHR store {history} does not exist",
+                                 "pass --history DIR of an existing audit trail")
+        store = _phr_store(history)
+    findings, label = None, ""
+    if source:
+        from aiops.diagnose import diagnose as run
+
+        state = _load(source)
+        findings, label = run(state).findings, state.source
+    paths = generate(out_dir, store=store, findings=findings, source=label)
+    out.print(f"wrote {len(paths) - 1} runbooks and {paths[-1]}", highlight=False)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,13 @@ from aiops.diagnose.engine import Diagnosis
 from aiops.redact import mask_text
 
 
+def _runbook(rule_id: str) -> str | None:
+    """The rule's runbook section (`aiops runbooks` writes them under reports/runbooks/)."""
+    from aiops.runbooks.links import runbook_path
+
+    return runbook_path(rule_id)
+
+
 def to_json(diag: Diagnosis) -> str:
     return mask_text(json.dumps(diag.to_dicts(), indent=2, ensure_ascii=False))
 
@@ -33,7 +40,8 @@ def to_markdown(diag: Diagnosis) -> str:
         if a := f.remediation.action:
             out.append(f"Action: {a.kind} {a.target['kind']}/{a.target['name']} "
                        f"(tier {a.tier}): {a.description}")
-        out.append(f"Docs: {f.docs}\n")
+        rb = _runbook(f.rule)
+        out.append(f"Docs: {f.docs}" + (f"  \nRunbook: [{rb}]({rb})" if rb else "") + "\n")
     for fail in diag.failures:
         out.append(f"> rule `{fail.rule}` failed: {fail.error}")
     return mask_text("\n".join(out))
