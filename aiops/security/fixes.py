@@ -25,7 +25,15 @@ def patch(obj: Obj, changes: dict[Path, Any], *, description: str, tier: str = "
 
     Each change is computed against the object as the earlier ones left it, so two
     fields under one missing parent give one valid patch. The object itself is
-    never modified: only the nodes on a changed path are copied."""
+    never modified: only the nodes on a changed path are copied. The operations
+    are worked out when first read (see `_DeferredPatch`)."""
+    target, checks = _about(obj)
+    return _DeferredPatch(obj, dict(changes), target, description, tier, validate or checks)
+
+
+def json_patch(obj: Obj, changes: dict[Path, Any]) -> tuple[list[dict[str, Any]],
+                                                             list[dict[str, Any]]]:
+    """The RFC 6902 operations of `changes` on `obj`, and their exact inverse."""
     work: Any = obj
     ops: list[dict[str, Any]] = []
     inverse: list[dict[str, Any]] = []
@@ -36,8 +44,44 @@ def patch(obj: Obj, changes: dict[Path, Any], *, description: str, tier: str = "
                 work = _with(work, path, value)
             ops.extend(step)
             inverse[:0] = undo
-    target, checks = _about(obj)
-    return Action("patch", target, description, tier, ops, inverse, validate or checks)
+    return ops, inverse
+
+
+class _DeferredPatch(Action):
+    """An Action whose `patch` and `inverse` are worked out on first read.
+
+    An audit of a large cluster proposes tens of thousands of fixes and most are
+    never shown; each is computed once, when an output, a review or the executor
+    reads it, from the audited object (states are never modified after loading).
+    Everything else is an ordinary Action (to_dict, hash, equality of fields)."""
+
+    def __init__(self, obj: Obj, changes: dict[Path, Any], target: dict[str, str],
+                 description: str, tier: str, validate: list[str]) -> None:
+        for name, value in (("kind", "patch"), ("target", target),
+                            ("description", description), ("tier", tier),
+                            ("validate", validate), ("_source", (obj, changes)),
+                            ("_ops", None)):
+            object.__setattr__(self, name, value)
+
+    def _resolved(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        if self._ops is None:
+            object.__setattr__(self, "_ops", json_patch(*self._source))
+        return self._ops
+
+    @property  # type: ignore[override]
+    def patch(self) -> list[dict[str, Any]]:
+        return self._resolved()[0]
+
+    @property  # type: ignore[override]
+    def inverse(self) -> list[dict[str, Any]]:
+        return self._resolved()[1]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Action):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 _last: list[Any] = [None, None, None]  # obj, target, validate of the latest fixed object
