@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from cronsim import CronSim, CronSimError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from aiops.errors import ParameterError
 
@@ -110,15 +110,16 @@ class Schedule(BaseModel):
     version: int = Field(1, ge=1, le=1)
     reports: dict[str, ReportSchedule] = Field(default_factory=dict)
 
-    @model_validator(mode="after")
-    def _registered(self) -> Schedule:
+    @field_validator("reports")
+    @classmethod
+    def _registered(cls, value: dict[str, ReportSchedule]) -> dict[str, ReportSchedule]:
         from aiops.reports.runner import REPORTS
 
-        unknown = sorted(set(self.reports) - set(REPORTS))
+        unknown = sorted(set(value) - set(REPORTS))
         if unknown:
             raise ValueError(f"unknown report {', '.join(map(repr, unknown))}; registered "
                              f"reports: {', '.join(sorted(REPORTS))}")
-        return self
+        return value
 
     def enabled(self) -> dict[str, ReportSchedule]:
         return {n: r for n, r in self.reports.items() if r.enabled}
