@@ -213,13 +213,10 @@ def recommend(store: PhrStore, d: Decision, actor: Actor, source: str | None = N
     return rec.id
 
 
-def open_change(store: PhrStore, action: Action,
-                governance: Governance) -> workflow.Change | None:
-    """A proposal of exactly this Action still open (proposed or approved)."""
-    for c in workflow.changes(store).values():
-        if c.action_hash == action.hash() and c.state(governance) in ("proposed", "approved"):
-            return c
-    return None
+def latest_change(store: PhrStore, action: Action) -> workflow.Change | None:
+    """The newest proposal of exactly this Action, whatever became of it."""
+    found = [c for c in workflow.changes(store).values() if c.action_hash == action.hash()]
+    return max(found, key=lambda c: c.proposal.meta.seq) if found else None
 
 
 def _act(result: WatchResult, store: PhrStore, d: Decision, actor: Actor,
@@ -234,15 +231,21 @@ def _act(result: WatchResult, store: PhrStore, d: Decision, actor: Actor,
         say(f"{d.verdict} recommended; the rollout is already paused, nothing to propose")
         return result
     action = d.action
-    c = open_change(store, action, governance)
-    if c is None:
+    c = latest_change(store, action)
+    state = c.state(governance) if c is not None else None
+    if c is not None and state == "rejected":  # a person said no to this very change
+        result.proposal, result.outcome, result.exit_code = c.id, "rejected", REFUSED
+        say(f"{action.description}: this Action was rejected ({c.id}); not proposing it "
+            "again")
+        return result
+    if c is None or state not in ("proposed", "approved"):
         c = workflow.propose(store, action, actor=actor, reason=d.summary, source=source,
                              pre_metrics={"new": d.comparison.new.numbers(),
                                           "old": d.comparison.old.numbers()},
                              previous_step=rec_id)
         say(f"proposed {c.id} ({action.tier}): {action.description}")
     else:
-        say(f"already proposed as {c.id} ({c.state(governance)})")
+        say(f"already proposed as {c.id} ({state})")
     result.proposal = c.id
     say(f"approve it with: aiops approve {c.id} --justification '...'  "
         f"(then run this watch again with --execute)" if not execute else
