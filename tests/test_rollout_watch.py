@@ -300,3 +300,50 @@ def test_cli_demo_source_recommends_the_undo_offline(store, gov_file, capsys):
     assert "ImagePullBackOff" in out and "undo" in out
     (c,) = changes(store).values()
     assert c.action["patch"] == UNDO
+
+
+# -- the notebook --------------------------------------------------------------------
+
+NOTEBOOK = Path(__file__).parents[1] / "notebooks" / "investigate" / "rollout.ipynb"
+
+
+def test_notebook_committed_without_outputs_and_parameterised():
+    import nbformat
+
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(params) == 1
+    assert all(f"{p} =" in params[0].source for p in ("source", "workload", "namespace",
+                                                       "store"))
+    assert all(not c.get("outputs") and not c.get("execution_count")
+               for c in nb.cells if c.cell_type == "code")
+
+
+@pytest.mark.slow
+def test_notebook_on_the_demo_records_and_proposes_the_undo(store, tmp_path):
+    import nbformat
+    import papermill as pm
+
+    from aiops.reports.runner import ensure_kernel
+
+    out = tmp_path / "rollout.ipynb"
+    pm.execute_notebook(str(NOTEBOOK), str(out), kernel_name=ensure_kernel(),
+                        parameters={"source": "demo", "workload": "deployment/todo-frontend",
+                                    "namespace": "todo", "store": str(store.root)},
+                        cwd=str(store.root.parents[1]), progress_bar=False,
+                        execution_timeout=300)
+    texts = []
+    for c in nbformat.read(out, as_version=4).cells:
+        for o in c.get("outputs", []):
+            data = o.get("data", {})
+            texts.append(data.get("text/html", "") + data.get("text/plain", "")
+                         + o.get("text", ""))
+    text = "\n".join(texts)
+    assert "ImagePullBackOff x1" in text and "ready share" in text  # the comparison table
+    assert "plotly-graph-div" in text  # the samples chart
+    assert "UNDO (confidence 90%)" in text
+    assert "ghcr.io/todo-chatbot/frontend:1.4.0" in text  # the Action's patch
+    (c,) = changes(store).values()
+    assert c.action["patch"] == UNDO and c.proposer.email == PAT.email
+    assert c.id in text  # the proposal, with how to approve it
+    assert types(store) == ["recommendation", "proposal"]
