@@ -158,6 +158,30 @@ def test_healthy_rollout_is_followed_to_completion_and_nothing_is_written(srv, s
     assert polls and lines[-1].startswith("rollout of todo/todo-frontend complete")
 
 
+def test_an_api_blip_mid_watch_is_retried_on_the_next_tick(srv, store):
+    new_pod_running(srv)
+    down = {"now": False}
+    srv.fail_when = lambda _req: down["now"]
+    ticks: list[float] = []
+
+    def between_polls(_seconds: float) -> None:
+        ticks.append(_seconds)
+        if len(ticks) == 1:
+            down["now"] = True  # the API goes away after the first poll
+        else:
+            down["now"] = False
+            finish_rollout(srv)
+
+    lines: list[str] = []
+    result = watch(LivePoller("replay", NS, NAME), NS, NAME, store=store, actor=PAT,
+                   governance=GOV, every=0.01, timeout=30, say=lines.append,
+                   sleep=between_polls)
+    assert (result.outcome, result.exit_code) == ("completed", 0)
+    assert len(result.samples) == 2 and len(ticks) == 2
+    assert any(line.startswith("poll failed:") and "not healthy" in line for line in lines)
+    assert srv.mutations() == []
+
+
 def test_the_stuck_rollout_is_an_undo_proposal_and_nothing_is_sent(srv, store):
     result = watch(LivePoller("replay", NS, NAME), NS, NAME, store=store, actor=PAT,
                    governance=GOV, every=0.01, timeout=5, say=lambda _l: None)

@@ -24,11 +24,12 @@ from aiops.approvals.kube_writer import KubeWriter
 from aiops.approvals.phr import Actor, PhrStore
 from aiops.approvals.tiers import Governance
 from aiops.diagnose.finding import Action
-from aiops.errors import ParameterError
+from aiops.errors import LiveClusterError, ParameterError
 from aiops.kinds import BY_KIND
 from aiops.model import ClusterState, LoadProblem, LogKey
 from aiops.rollout.compare import Comparison, Side, compare, find_rollout, pods_of
 from aiops.rollout.decide import Decision, Thresholds, decide
+from aiops.sources.live import KubeconfigError
 
 ROLLOUT_KINDS = ("Deployment", "ReplicaSet", "Pod", "Event", "PodMetrics")
 LOG_TAIL_LINES = 500
@@ -161,7 +162,16 @@ def watch(poll: Callable[[], ClusterState], namespace: str, name: str, *, store:
     baseline: Side | None = None
     last: tuple[str, bool] | None = None
     while True:
-        state = poll()
+        try:
+            state = poll()
+        except KubeconfigError:
+            raise
+        except LiveClusterError as exc:  # a blip mid-watch: say so, try the next tick
+            if not result.samples or clock() >= deadline:
+                raise
+            say(f"poll failed: {exc.message}; retrying in {every:g}s")
+            sleep(min(every, max(deadline - clock(), 0.0)))
+            continue
         cmp = compare(state, namespace, name, baseline)
         if baseline is None and cmp.old.pods and cmp.old.label == "old":
             baseline = cmp.old
