@@ -167,3 +167,52 @@ def delete_pod(pod: Obj, *, description: str) -> Action:
 def manual(obj: Obj, description: str, tier: str = "medium") -> Action:
     """A change only a human can make (e.g. push the missing image)."""
     return Action("manual", target_of(obj), description, tier, [], [], [])
+
+
+def rollout_pause(deployment: Obj, paused: bool, *, description: str) -> Action:
+    """`kubectl rollout pause|resume`: set spec.paused. Low tier: it stops (or lets
+    go on) the controller's progress and changes no running pod."""
+    op, inv = _set("/spec/paused", (deployment.get("spec") or {}).get("paused"), paused)
+    t = target_of(deployment)
+    ref = f"deployment/{t['name']} -n {t['namespace']}"
+    return Action("patch", t, description, "low", [op], [inv],
+                  [f"kubectl get {ref} -o jsonpath='{{.spec.paused}}' prints {str(paused).lower()}",
+                   "status.observedGeneration catches up with metadata.generation"])
+
+
+def rollout_undo_to(deployment: Obj, replicaset: Obj, revision: str | None, *,
+                    description: str) -> Action | None:
+    """Roll a Deployment back to a ReplicaSet's pod template: each container's image
+    and resources where they differ (a small, reviewable patch), else the whole
+    template as `kubectl rollout undo` does. A paused Deployment is resumed too, or
+    the rollback would never roll out. None when the templates already agree."""
+    cur = (deployment.get("spec") or {}).get("template") or {}
+    old = dict((replicaset.get("spec") or {}).get("template") or {})
+    labels = {k: v for k, v in ((old.get("metadata") or {}).get("labels") or {}).items()
+              if k != "pod-template-hash"}
+    old["metadata"] = {**(old.get("metadata") or {}), "labels": labels}
+    ops: list[dict[str, Any]] = []
+    inverse: list[dict[str, Any]] = []
+    old_containers = {c.get("name"): c for c in (old.get("spec") or {}).get("containers") or []}
+    for i, c in enumerate((cur.get("spec") or {}).get("containers") or []):
+        was = old_containers.get(c.get("name"))
+        if not isinstance(was, dict):
+            continue
+        for field in ("image", "resources"):
+            if was.get(field) is not None and was.get(field) != c.get(field):
+                op, inv = _set(pointer("spec", "template", "spec", "containers", i, field),
+                               c.get(field), was[field])
+                ops.append(op)
+                inverse.insert(0, inv)
+    if not ops and old != cur:
+        op, inv = _set("/spec/template", cur, old)
+        ops, inverse = [op], [inv]
+    if not ops:
+        return None
+    if (deployment.get("spec") or {}).get("paused"):
+        ops.append({"op": "replace", "path": "/spec/paused", "value": False})
+        inverse.insert(0, {"op": "replace", "path": "/spec/paused", "value": True})
+    return Action("rollout-undo", target_of(deployment), description, "low", ops, inverse,
+                  _rollout_checks(deployment)
+                  + ([f"the pods run the template of revision {revision} again"]
+                     if revision else []))

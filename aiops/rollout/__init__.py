@@ -1,0 +1,1 @@
+"""Rollout guard: follow a rolling update, compare new pods with old, recommend."""
