@@ -267,17 +267,15 @@ def test_cli_execute_after_approval_pauses_with_exact_requests(srv, store, gov_f
     approve(store, c.id, approver=ALICE, justification="restarts on the new revision",
             governance=GOV)
     assert cli(store, gov_file, "--timeout", "1s", "--execute") == 1
-    assert sent(srv)[:2] == [("PATCH", PATH, {"dryRun": "All"}, JSON_PATCH, PAUSE),
-                             ("PATCH", PATH, {}, JSON_PATCH, PAUSE)]
-    # The executor validates every Deployment change as "rollout complete", which a
-    # paused rollout never is: validation fails and the pause is rolled back
-    # automatically (aiops/approvals/validation.py needs a pause-aware check).
-    assert sent(srv)[2:] == [("PATCH", PATH, {}, JSON_PATCH,
-                              [{"op": "remove", "path": "/spec/paused"}])]
+    # exactly the dry run and the pause; a paused rollout is validated as paused (it
+    # never completes), so the pause stays
+    assert sent(srv) == [("PATCH", PATH, {"dryRun": "All"}, JSON_PATCH, PAUSE),
+                         ("PATCH", PATH, {}, JSON_PATCH, PAUSE)]
     c = change(store, c.id)
-    assert c.state(GOV) == "rolled-back"
-    failed = [x["check"] for x in c.of("validation")[0].meta.data["checks"] if not x["passed"]]
-    assert failed == ["rollout complete, pods ready"]
+    assert c.state(GOV) == "validated"
+    checks = {x["check"]: x["passed"] for x in c.of("validation")[0].meta.data["checks"]}
+    assert checks["rollout paused where it stood"] is True
+    assert "rollout complete, pods ready" not in checks
 
 
 def test_cli_rejected_or_expired_approval_is_refused_and_sends_nothing(srv, store, gov_file,

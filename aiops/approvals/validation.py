@@ -50,7 +50,12 @@ def checks_for(action: Action, pre: Obj | None, pre_restarts: int | None) -> dic
         return out
     if pre is not None and action.patch:
         out["fields changed as patched"] = lambda w: _fields_applied(w, t, pre, action.patch)
-    if t["kind"] in WORKLOADS:
+    pausing = any(op.get("path") == "/spec/paused" and op.get("value") is True
+                  for op in action.patch if op.get("op") in ("add", "replace"))
+    if t["kind"] in WORKLOADS and pausing:
+        # a paused rollout never completes: it worked once the controller saw it
+        out["rollout paused where it stood"] = lambda w: _paused(w, t)
+    elif t["kind"] in WORKLOADS:
         out["rollout complete, pods ready"] = lambda w: _rolled_out(w, t)
         if pre_restarts is not None:
             out["restarts not increasing"] = lambda w: _restarts_steady(w, t, pre_restarts)
@@ -122,6 +127,16 @@ def _rolled_out(w: KubeWriter, t: dict[str, str]) -> tuple[bool, str]:
         ready = st.get("readyReplicas") or 0
     ok = observed >= gen and updated >= want and ready >= want
     return ok, f"generation {observed}/{gen}, updated {updated}/{want}, ready {ready}/{want}"
+
+
+def _paused(w: KubeWriter, t: dict[str, str]) -> tuple[bool, str]:
+    obj = w.get(t)
+    if obj is None:
+        return False, "object not found"
+    md, spec, st = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status") or {}
+    gen, observed = md.get("generation") or 0, st.get("observedGeneration") or 0
+    ok = spec.get("paused") is True and observed >= gen
+    return ok, f"paused {spec.get('paused')}, generation {observed}/{gen}"
 
 
 def _pods(w: KubeWriter, t: dict[str, str]) -> list[Obj]:
