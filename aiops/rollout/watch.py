@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from aiops.approvals import executor, workflow
@@ -25,8 +25,7 @@ from aiops.approvals.phr import Actor, PhrStore
 from aiops.approvals.tiers import Governance
 from aiops.diagnose.finding import Action
 from aiops.errors import LiveClusterError, ParameterError
-from aiops.kinds import BY_KIND
-from aiops.model import ClusterState, LoadProblem, LogKey
+from aiops.model import ClusterState, LogKey
 from aiops.rollout.compare import Comparison, Side, compare, find_rollout, pods_of
 from aiops.rollout.decide import Decision, Thresholds, decide
 from aiops.sources.live import KubeconfigError
@@ -54,52 +53,32 @@ class LivePoller:
         self._old_logs: dict[tuple[bool, LogKey], str] = {}
 
     def __call__(self) -> ClusterState:
-        # the loader's building blocks, for a handful of kinds in one namespace
-        from aiops.sources import live
+        from aiops.sources.live import LiveSession
 
-        api = live._connect(self.context, self.kubeconfig, self.timeout, 2)
-        try:
-            live._check_server(api)
-            state = ClusterState(source=f"kube:{self.context}" if self.context else "kube",
-                                 context=api.context, captured_at=datetime.now(UTC))
-            served = live._served_versions(api)
-            for kind in ROLLOUT_KINDS:
-                live._load_kind(api, BY_KIND[kind], state, served, [self.namespace], 500,
-                                lambda _m: None)
-            self._logs(api, state)
-        finally:
-            api.client.close()
+        with LiveSession(self.context, kubeconfig=self.kubeconfig,
+                         timeout=self.timeout) as session:
+            state = session.load(ROLLOUT_KINDS, [self.namespace])
+            self._logs(session, state)
         return state
 
-    def _logs(self, api: Any, state: ClusterState) -> None:
-        from aiops.sources import live
-
+    def _logs(self, session: Any, state: ClusterState) -> None:
         try:
             r = find_rollout(state, self.namespace, self.name)
         except ParameterError:  # no Deployment: compare() says so, naming those there are
             return
         new = {p["metadata"]["name"] for p in (pods_of(state, r.new_rs) if r.new_rs else [])}
         old = {p["metadata"]["name"] for rs in r.old_rs for p in pods_of(state, rs)}
-        for key, previous in live._log_targets(state):
+        for key, previous in session.log_targets(state):
             if key[1] in new:
-                text = self._fetch(api, state, key, previous)
+                text = session.log(state, key, previous, self.tail_lines)
             elif key[1] in old:
                 if (previous, key) not in self._old_logs:
-                    self._old_logs[(previous, key)] = self._fetch(api, state, key, previous)
+                    self._old_logs[(previous, key)] = session.log(state, key, previous,
+                                                                  self.tail_lines)
                 text = self._old_logs[(previous, key)]
             else:
                 continue
             (state.previous_logs if previous else state.logs)[key] = text
-
-    def _fetch(self, api: Any, state: ClusterState, key: LogKey, previous: bool) -> str:
-        from aiops.sources import live
-
-        try:
-            return live._fetch_log(api, key, previous, self.tail_lines)
-        except live._ApiError as exc:
-            state.problems.append(LoadProblem(f"{'/'.join(key)} log", f"{exc.status} "
-                                                                      f"{exc.message}"))
-            return ""
 
     def writer(self) -> KubeWriter:
         from aiops.sources.live import connect

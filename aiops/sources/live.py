@@ -188,6 +188,53 @@ def load_pod_metrics(
     return state
 
 
+class LiveSession:
+    """A read-only session for callers that load a few kinds again and again (the
+    rollout guard, the watcher): one connection, the loader's paging, retries and
+    RBAC handling, and logs fetched one by one as the caller decides."""
+
+    def __init__(self, context: str | None = None, *, kubeconfig: str | None = None,
+                 timeout: float = 15.0, retries: int = 2) -> None:
+        self._api = _connect(context, kubeconfig, timeout, retries)
+        self.context = context
+        _check_server(self._api)
+        self._served = _served_versions(self._api)
+
+    def load(self, kinds: Sequence[str], namespaces: Sequence[str] | None = None,
+             page_size: int = 500) -> ClusterState:
+        """The objects of `kinds` (of `namespaces`, default all) as a ClusterState."""
+        wanted = list(dict.fromkeys(namespaces)) if namespaces else None
+        state = ClusterState(source=f"kube:{self.context}" if self.context else "kube",
+                             context=self._api.context, captured_at=datetime.now(UTC))
+        for kind in kinds:
+            _load_kind(self._api, BY_KIND[kind], state, self._served, wanted, page_size,
+                       lambda _m: None)
+        return state
+
+    @staticmethod
+    def log_targets(state: ClusterState) -> Iterator[tuple[LogKey, bool]]:
+        """(key, previous) of every container that has run (previous: it restarted)."""
+        return _log_targets(state)
+
+    def log(self, state: ClusterState, key: LogKey, previous: bool, tail_lines: int) -> str:
+        """One container's log; a log that cannot be read is a LoadProblem and ""."""
+        try:
+            return _fetch_log(self._api, key, previous, tail_lines)
+        except _ApiError as exc:
+            state.problems.append(LoadProblem(f"{'/'.join(key)} log",
+                                              f"{exc.status} {exc.message}"))
+            return ""
+
+    def close(self) -> None:
+        self._api.client.close()
+
+    def __enter__(self) -> LiveSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 # -- connection ---------------------------------------------------------------
 def connect(context: str | None = None, *, kubeconfig: str | None = None,
             timeout: float = 15.0, retries: int = 2) -> tuple[ApiClient, str, str | None]:
