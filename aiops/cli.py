@@ -49,6 +49,23 @@ SourceOpt = Annotated[
 NamespacesOpt = Annotated[
     str, typer.Option("--namespaces", "-n", help="Comma-separated namespaces (default: all).")
 ]
+RecordOpt = Annotated[bool, typer.Option(
+    "--record", help="Record each proposed Action as a recommendation PHR (the first step "
+    "of a change; see `aiops phr list`).")]
+RecordStoreOpt = Annotated[Path | None, typer.Option(
+    "--phr-store", help="PHR store for --record (default: $AIOPS_HISTORY, else "
+    "history/prompts of the current git repository).", envvar="AIOPS_HISTORY")]
+
+
+def _record(items, phr_store: Path | None) -> None:
+    """Write recommendation PHRs and say how many (before the exit code is decided)."""
+    from aiops.approvals.phr import PhrStore
+    from aiops.approvals.recommend import record
+
+    recs = record(PhrStore(phr_store), items)
+    err.print(f"recorded {len(recs)} recommendation(s)"
+              + (f": {', '.join(r.id for r in recs[:5])}" if recs else "")
+              + ("" if len(recs) <= 5 else ", ..."), highlight=False)
 
 
 @app.callback()
@@ -141,6 +158,8 @@ def diagnose(
     notify: Annotated[bool, typer.Option(
         "--notify", help="Send critical findings to $AIOPS_WEBHOOK_URL (once per episode)."
     )] = False,
+    record: RecordOpt = False,
+    phr_store: RecordStoreOpt = None,
 ) -> None:
     """Find root causes with quoted evidence and reversible remediations.
 
@@ -173,6 +192,10 @@ def diagnose(
         render.print_table(diag, out)
     if notifier is not None:
         _escalate(diag.findings, notifier, state)
+    if record:
+        from aiops.approvals.recommend import from_findings
+
+        _record(from_findings(diag.findings), phr_store)
     if _input_problems(state):
         raise typer.Exit(2)
     raise typer.Exit(1 if diag.has_critical else 0)
@@ -241,6 +264,8 @@ def rightsize(
     margin: Annotated[float, typer.Option(help="Safety margin over the percentile/peak.")] = 0.30,
     strategy: Annotated[str, typer.Option(help="percentile | krr-simple")] = "percentile",
     fmt: Annotated[str, typer.Option("--format", help="table | json | csv")] = "table",
+    record: RecordOpt = False,
+    phr_store: RecordStoreOpt = None,
 ) -> None:
     """Right-size requests and limits from usage history, back-tested, with savings."""
     from aiops.durations import parse_duration
@@ -270,6 +295,10 @@ def rightsize(
         sys.stdout.write(flat.to_csv(index=False))
     else:
         _print_recommendations(recs)
+    if record:
+        from aiops.approvals.recommend import from_rightsizing
+
+        _record(from_rightsizing(recs), phr_store)
 
 
 def _print_recommendations(recs) -> None:
