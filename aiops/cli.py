@@ -470,6 +470,12 @@ def report(
     store: Annotated[Path | None, typer.Option(
         "--store", help="Local metrics store for the usage reports (same as -p store=DIR).")
     ] = None,
+    phr_store: Annotated[Path | None, typer.Option(
+        "--phr-store", help="Record a `report` PHR per report here (default: "
+        "$AIOPS_HISTORY, else history/prompts of the repository; the demo records into "
+        "its own store under --out).")] = None,
+    record: Annotated[bool, typer.Option(
+        "--record/--no-record", help="Record each generated report as a PHR.")] = True,
 ) -> None:
     """Execute report notebooks with papermill and render them to offline HTML."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -516,6 +522,8 @@ def report(
                 out.print(f"  executed notebook with the failing cell: {r.failed_notebook}",
                           highlight=False)
     out.print(f"reports index: {Path(out_dir) / 'index.html'}", highlight=False)
+    if record:
+        _record_reports(results, source, out_dir, phr_store, params)
     if any(not r.ok for r in results):
         raise typer.Exit(1)
 
@@ -680,6 +688,31 @@ def metrics_show(
                   f"containers: {info['containers']}", highlight=False)
     out.print(f"on disk:    {format_bytes(info['bytes'])} in {info['files']} Parquet files, "
               f"{len(info['days'])} day partitions", highlight=False)
+
+
+def _record_reports(results, source: str, out_dir: Path, phr_store: Path | None,
+                    params: dict[str, str]) -> None:
+    """One `report` PHR per report (the demo into its own store, never the real
+    trail); a store that cannot be written is a warning: the reports stand."""
+    from aiops.errors import HistoryError
+    from aiops.schedule.audit import history_root, record_run
+
+    try:
+        root = history_root(source, out_dir, phr_store)
+        ids = [record_run(root, name=r.name, ok=r.ok,
+                          title=f"{r.name} report {'rendered' if r.ok else 'FAILED'}",
+                          body=str(r.html if r.ok else r.error),
+                          data={"report": r.name, "source": source, "ok": r.ok,
+                                "html": str(r.html) if r.ok else None,
+                                "seconds": round(r.seconds, 2), "parameters": params,
+                                "automated": True})
+               for r in results]
+    except HistoryError as exc:
+        err.print(f"[yellow]warning:[/] reports not recorded in the audit trail: {exc}",
+                  highlight=False, soft_wrap=True)
+        return
+    err.print(f"recorded {len(ids)} report PHR(s) in {root or 'the audit trail'}",
+              highlight=False)
 
 
 @demo_app.command("generate")
