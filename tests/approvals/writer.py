@@ -24,7 +24,10 @@ def main(argv: list[str]) -> int:
 
         def pause(tmp: Path, final: Path) -> None:
             if final.name.endswith(".md"):
-                marker.write_text(f"{tmp}\n{final}\n")
+                # published whole (rename), so the test never reads it half written
+                part = marker.with_name(marker.name + ".part")
+                part.write_text(f"{tmp}\n{final}\n")
+                part.replace(marker)
                 time.sleep(120)
 
         files.BEFORE_REPLACE = pause
