@@ -46,6 +46,12 @@ SourceOpt = Annotated[
     typer.Option("--source", "-s", help="demo | snapshot path | kube[:context]",
                  envvar="AIOPS_SOURCE"),
 ]
+FleetSourceOpt = Annotated[
+    str,
+    typer.Option("--source", "-s", envvar="AIOPS_SOURCE",
+                 help="demo | snapshot path | kube[:context]; several, comma-separated, "
+                      "for a fleet (one report set per cluster plus fleet.html)"),
+]
 NamespacesOpt = Annotated[
     str, typer.Option("--namespaces", "-n", help="Comma-separated namespaces (default: all).")
 ]
@@ -457,7 +463,7 @@ def capture(
 @app.command()
 def report(
     name: Annotated[str, typer.Argument(help="health | all (every registered report)")],
-    source: SourceOpt = "demo",
+    source: FleetSourceOpt = "demo",
     out_dir: Annotated[Path, typer.Option("--out", help="Reports directory.")] = Path("reports"),
     namespaces: NamespacesOpt = "",
     window: Annotated[str | None, typer.Option(
@@ -497,6 +503,11 @@ def report(
                                  "create it with `aiops metrics sample --store DIR`")
         # absolute: the notebooks run in their own directory
         params.setdefault("store", str(store.resolve()))
+    from aiops.reports.fleet import is_fleet
+
+    if is_fleet(source):  # several clusters: one `aiops report` process each, then fleet.html
+        _report_fleet(name, source, out_dir, params, timeout=timeout, kernel=kernel, date=date)
+        return
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   console=err, transient=True) as bar:
         tasks: dict[str, int] = {}
@@ -525,6 +536,37 @@ def report(
     if record:
         _record_reports(results, source, out_dir, phr_store, params)
     if any(not r.ok for r in results):
+        raise typer.Exit(1)
+
+
+def _report_fleet(name: str, source: str, out_dir: Path, params: dict[str, str], *,
+                  timeout: int, kernel: str | None, date: str | None) -> None:
+    """`report --source a,b,...`: each cluster into `<out>/<cluster>/`, two at a time.
+
+    The kernel and the date are settled here once, so the clusters do not race to
+    install the same kernelspec and all land in the same day folder.
+    """
+    from aiops.reports.fleet import parse_sources, run_fleet
+    from aiops.reports.runner import ensure_kernel, get_report, report_date
+
+    if name != "all":
+        get_report(name)  # an unknown report fails once, before any cluster starts
+    members = parse_sources(source)
+    args = ["--timeout", str(timeout), "--kernel", kernel or ensure_kernel(),
+            "--date", report_date(date)]
+    for key, value in params.items():
+        if key != "namespaces" or value:
+            args += ["-p", f"{key}={value}"]
+
+    def done(run) -> None:
+        mark = "[green]ok[/]" if run.ok else "[red]FAILED[/]"
+        out.print(f"{mark} {run.member.name} ({run.member.source})", highlight=False)
+        if not run.ok:
+            err.print(run.output[-2000:], highlight=False, markup=False, soft_wrap=True)
+
+    runs = run_fleet(members, name, out_dir, args, on_done=done)
+    out.print(f"fleet summary: {Path(out_dir) / 'fleet.html'}", highlight=False)
+    if any(not r.ok for r in runs):
         raise typer.Exit(1)
 
 
