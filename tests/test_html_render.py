@@ -59,7 +59,10 @@ def test_page_is_offline_and_has_no_code(health_run):
 
 def test_index_is_static_and_offline(health_run):
     page = (health_run.reports_dir / "index.html").read_text()
-    assert "<script" not in page
+    # the trend chart's only library is plotly.js saved next to the index (issue 7)
+    assert re.findall(r"<script[^>]*\bsrc=[^>]*>", page) == [
+        '<script src="assets/plotly.min.js">']
+    assert (health_run.reports_dir / "assets" / "plotly.min.js").is_file()
     assert external_references(page) == []
 
 

@@ -89,6 +89,7 @@ def table(
     columns: Sequence[str] | Mapping[str, str] | None = None,
     formats: Mapping[str, Formatter] | None = None,
     badges: Mapping[str, Mapping[str, str]] | None = None,
+    links: Mapping[str, Callable[[Any], str | None]] | None = None,
     max_rows: int = 50,
     empty: str = "Nothing to show.",
     caption: str | None = None,
@@ -98,7 +99,9 @@ def table(
     `columns` picks (and with a mapping, renames) columns; `formats` maps a
     column to a format string or callable; `badges` maps a column to
     {value: css-class} so e.g. severities render as coloured labels (`error`,
-    `warn`, `ok`). Rows past `max_rows` are summarised in a footer line.
+    `warn`, `ok`); `links` maps a column to a function giving the cell's href (or
+    None), e.g. a finding's rule to its runbook. Rows past `max_rows` are
+    summarised in a footer line.
     """
     if df is None or df.empty:
         return HTMLBlock(f'<p class="aiops-empty">{escape(empty)}</p>')
@@ -110,6 +113,7 @@ def table(
         mapping = {c: str(c) for c in columns if c in df.columns}
     formats = formats or {}
     badges = badges or {}
+    links = links or {}
     shown = df.head(max_rows)
     out = [f'<table class="dataframe {TABLE_CLASS}">']
     if caption:
@@ -131,6 +135,9 @@ def table(
             if col in badges and text:
                 css = badges[col].get(str(value), "")
                 text = f'<span class="badge {escape(css, quote=True)}">{text}</span>'
+            href = links[col](value) if col in links and text else None
+            if href:
+                text = f'<a href="{escape(href, quote=True)}">{text}</a>'
             out.append(f'<td class="{cls}">{text}</td>')
         out.append("</tr>")
     out.append("</tbody></table>")

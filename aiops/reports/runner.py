@@ -34,6 +34,7 @@ from aiops.errors import AiopsError, ParameterError, ReportError
 log = logging.getLogger(__name__)
 
 NOTEBOOKS_ENV = "AIOPS_NOTEBOOKS"
+WORKERS_ENV = "AIOPS_REPORT_WORKERS"
 # Parameters the runner fills in itself; passed only when the notebook declares them.
 RUNNER_PARAMETERS = ("reports_dir", "report_date", "summary_path", "previous_summary")
 
@@ -528,6 +529,16 @@ def _execute(spec: ReportSpec, nb_in: Path, tmp_nb: Path, failed_nb: Path,
                           hint()) from exc
 
 
+def default_workers() -> int:
+    """Reports run side by side, one kernel each; more kernels than cores only
+    makes every report slower, so the bound is the core count (at most 4), unless
+    `$AIOPS_REPORT_WORKERS` says otherwise."""
+    env = os.environ.get(WORKERS_ENV, "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, min(4, os.cpu_count() or 1))
+
+
 def run_reports(
     names: Iterable[str],
     *,
@@ -538,16 +549,21 @@ def run_reports(
     kernel: str | None = None,
     date: str | date | datetime | None = None,
     progress: ProgressCallback | None = None,
+    workers: int | None = None,
+    runbooks: bool = True,
 ) -> list[ReportResult]:
-    """Run several reports one after the other; a failure does not stop the rest.
+    """Run several reports, `workers` at a time; a failure does not stop the rest.
 
-    Unknown names are rejected before anything runs. Each result says whether it
-    succeeded; failed ones carry their ReportError. `parameters` are given only to
-    the reports whose notebook declares them.
+    The reports are independent (each reads the cluster and writes only its own
+    `<name>.*` files, through temporary files renamed at the end), so they run
+    concurrently, each in its own kernel; results come back in the order of
+    `names`. Unknown names are rejected before anything runs. Each result says
+    whether it succeeded; failed ones carry their ReportError. `parameters` are
+    given only to the reports whose notebook declares them. With `runbooks`, the
+    runbooks are (re)written under `<out_dir>/runbooks/` so findings can link them.
     """
     names = list(dict.fromkeys(names))
     specs = [get_report(n) for n in names]
-    results: list[ReportResult] = []
     day = report_date(date)
     declared: dict[str, set[str]] = {}
     if parameters:
@@ -561,18 +577,55 @@ def run_reports(
             raise ParameterError(
                 f"no selected report takes parameter {', '.join(map(repr, unused))}",
                 f"reports: {', '.join(names)}")
-    for spec in specs:
+    if runbooks:
+        write_runbooks(out_dir, (parameters or {}).get("phr_store"))
+    if kernel is None and specs:
+        try:
+            kernel = ensure_kernel()  # once, before threads race to install it
+        except AiopsError:
+            pass  # each report then fails with this error itself
+
+    def one(spec: ReportSpec) -> ReportResult:
         params = {k: v for k, v in (parameters or {}).items()
                   if k in declared.get(spec.name, ())}
         try:
-            results.append(run_report(spec.name, source=source, out_dir=out_dir,
-                                      parameters=params, timeout=timeout, kernel=kernel,
-                                      date=day, progress=progress))
+            return run_report(spec.name, source=source, out_dir=out_dir, parameters=params,
+                              timeout=timeout, kernel=kernel, date=day, progress=progress)
         except AiopsError as exc:
-            results.append(ReportResult(
-                name=spec.name, date=day, ok=False, parameters=params, error=exc,
-                failed_notebook=_failed_path(out_dir, day, spec.name)))
-    return results
+            return ReportResult(name=spec.name, date=day, ok=False, parameters=params,
+                                error=exc, failed_notebook=_failed_path(out_dir, day, spec.name))
+
+    n = max(1, min(workers or default_workers(), len(specs) or 1))
+    if n == 1:
+        return [one(spec) for spec in specs]
+    from concurrent.futures import ThreadPoolExecutor
+
+    # Threads suffice: the work happens in the kernels (separate processes) and in
+    # nbconvert; each run_report has its own temp files and papermill client.
+    with ThreadPoolExecutor(max_workers=n, thread_name_prefix="aiops-report") as pool:
+        return list(pool.map(one, specs))
+
+
+def write_runbooks(out_dir: str | Path, phr_store: Any = None) -> list[Path]:
+    """`<out_dir>/runbooks/*.md` from the rule catalog (with measured MTTR when
+    `phr_store` is an audit trail), and their HTML pages for the report site.
+    Best effort: a report run does not fail because its runbooks could not be written."""
+    from aiops.reports.index import RUNBOOKS, render_runbooks
+
+    root = Path(out_dir).expanduser().resolve()
+    try:
+        from aiops.runbooks import generate
+
+        store = None
+        if phr_store and Path(str(phr_store)).is_dir():
+            from aiops.approvals.phr import PhrStore
+
+            store = PhrStore(Path(str(phr_store)))
+        paths = generate(root / RUNBOOKS, store=store)
+        return [*paths, *render_runbooks(root)]
+    except Exception as exc:
+        log.warning("could not write the runbooks under %s: %s", root / RUNBOOKS, exc)
+        return []
 
 
 def _failed_path(out_dir: str | Path, day: str, name: str) -> Path | None:
@@ -582,5 +635,5 @@ def _failed_path(out_dir: str | Path, day: str, name: str) -> Path | None:
 
 __all__ = [
     "REPORTS", "ReportProgress", "ReportResult", "ReportSpec", "ensure_kernel", "get_report",
-    "notebooks_dir", "register_report", "run_report", "run_reports",
+    "notebooks_dir", "register_report", "run_report", "run_reports", "write_runbooks",
 ]
