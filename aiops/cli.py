@@ -482,12 +482,16 @@ def report(
         "its own store under --out).")] = None,
     record: Annotated[bool, typer.Option(
         "--record/--no-record", help="Record each generated report as a PHR.")] = True,
+    notify: Annotated[bool, typer.Option(
+        "--notify", help="Send each failed report to $AIOPS_WEBHOOK_URL.")] = False,
 ) -> None:
     """Execute report notebooks with papermill and render them to offline HTML."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from aiops.reports.runner import REPORTS, run_reports
 
+    if notify:
+        _notifier(None, None)  # a missing webhook is bad input, before any work
     names = list(REPORTS) if name == "all" else [name]
     params: dict[str, str] = {"namespaces": namespaces}
     if window:
@@ -535,6 +539,8 @@ def report(
     out.print(f"reports index: {Path(out_dir) / 'index.html'}", highlight=False)
     if record:
         _record_reports(results, source, out_dir, phr_store, params)
+    if notify:
+        _notify_failures(results, source)
     if any(not r.ok for r in results):
         raise typer.Exit(1)
 
@@ -730,6 +736,24 @@ def metrics_show(
                   f"containers: {info['containers']}", highlight=False)
     out.print(f"on disk:    {format_bytes(info['bytes'])} in {info['files']} Parquet files, "
               f"{len(info['days'])} day partitions", highlight=False)
+
+
+def _notify_failures(results, source: str) -> None:
+    """Escalate failed reports through the webhook; a delivery failure is printed."""
+    from aiops.notify import notify_report_failure
+    from aiops.notify.webhook import NotifyError
+
+    notifier = _notifier(None, None)
+    for r in results:
+        if r.ok:
+            continue
+        try:
+            notify_report_failure(r, notifier, source=source)
+            err.print(f"notify: {r.name} failure sent ({notifier.masked_url})",
+                      highlight=False)
+        except NotifyError as exc:
+            err.print(f"[red]notify failed:[/] {exc}", highlight=False, markup=False,
+                      soft_wrap=True)
 
 
 def _record_reports(results, source: str, out_dir: Path, phr_store: Path | None,

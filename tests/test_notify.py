@@ -389,3 +389,21 @@ def test_cli_diagnose_notify_escalates_critical_findings_once(
     assert main(["diagnose", "--namespace", "todo", "--format", "json", "--notify"]) == 1
     assert len(receiver.hits) == len(critical)  # the same episodes: not re-sent
     assert f"0 sent, {len(critical)} already sent" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cli_report_notifies_a_failed_report(receiver: Receiver, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("AIOPS_WEBHOOK_URL", receiver.url)
+    monkeypatch.setenv("AIOPS_WEBHOOK_FORMAT", "json")
+    code = main(["report", "cost", "--source", "demo", "-p", "window=banana", "--out",
+                 str(tmp_path), "--no-record", "--notify"])
+    assert code != 0
+    [hit] = receiver.hits
+    body = hit.json()
+    assert "cost" in json.dumps(body) and "banana" in json.dumps(body)
+    assert "failure sent" in capsys.readouterr().err
+    monkeypatch.delenv("AIOPS_WEBHOOK_URL")
+    assert main(["report", "cost", "--source", "demo", "--out", str(tmp_path),
+                 "--notify"]) == 2, "no webhook: bad input, before any work"
