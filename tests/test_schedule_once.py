@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -130,8 +132,23 @@ def test_failing_report_is_retried_with_backoff_then_recorded_failed(tiny):
     assert [r.status for r in sched.once(MON)] == ["not-due"]
 
 
-def test_bad_parameter_fails_without_retries(tiny):
+def test_bad_parameter_fails_without_retries(tiny, monkeypatch):
     reports, history = tiny
+    bodies: list[bytes] = []
+
+    class Hook(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            bodies.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("AIOPS_WEBHOOK_URL", f"http://127.0.0.1:{server.server_port}/hook")
+    monkeypatch.setenv("AIOPS_WEBHOOK_FORMAT", "json")
     sched = Scheduler(schedule(ok={"cron": "0 0 * * 1", "retries": 3, "backoff": 30,
                                    "parameters": {"windw": "1d"}}), reports, history=history)
     t0 = time.monotonic()
@@ -140,6 +157,11 @@ def test_bad_parameter_fails_without_retries(tiny):
     assert "windw" in res.outcome.error
     assert time.monotonic() - t0 < 30  # no backoff was waited
     assert PhrStore(history).records("report")[0].meta.data["result"] == "failed"
+    server.shutdown()
+    [body] = bodies  # the failed scheduled report was escalated once
+    sent = json.loads(body)
+    assert sent["event"] == "report-failed" and sent["report_name"] == "ok"
+    assert "windw" in sent["error"]
 
 
 def test_wall_clock_timeout_kills_the_hung_kernel(tiny, tmp_path):

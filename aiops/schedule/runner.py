@@ -178,7 +178,28 @@ def run_scheduled(name: str, entry: ReportSchedule, *, slot: datetime, skipped: 
         outcome.pruned = [str(p) for p in prune(reports_dir, name, entry.retention)]
     outcome.phr = record_run(root, name=name, ok=outcome.ok, title=_title(outcome),
                              body=_body(outcome, entry), data=_data(outcome, entry, started))
+    if not outcome.ok:
+        _escalate(outcome, entry, say)
     return outcome
+
+
+def _escalate(outcome: RunOutcome, entry: ReportSchedule, say: Callable[[str], None]) -> None:
+    """A failed scheduled report goes to the webhook when one is configured
+    ($AIOPS_WEBHOOK_URL); a delivery failure is said, never fatal."""
+    from aiops.errors import ReportError
+    from aiops.notify import notify_report_failure
+    from aiops.notify.webhook import ENV_URL, Notifier, NotifyError
+    from aiops.reports.runner import ReportResult
+
+    if not os.environ.get(ENV_URL, "").strip():
+        return
+    result = ReportResult(outcome.name, outcome.day or "", False, outcome.parameters or {},
+                          error=ReportError(outcome.error or f"the run {outcome.result}"))
+    try:
+        notify_report_failure(result, Notifier.from_env(), source=entry.source)
+        say(f"{outcome.name}: failure sent to the webhook")
+    except NotifyError as exc:
+        say(f"{outcome.name}: webhook failed: {exc}")
 
 
 def _title(o: RunOutcome) -> str:
