@@ -10,8 +10,6 @@ change later (`aiops rollback ID`).
 
 from __future__ import annotations
 
-import fcntl
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +25,7 @@ from aiops.approvals.tiers import Governance
 from aiops.approvals.validation import Outcome, checks_for, restarts, validate
 from aiops.diagnose.finding import Action
 from aiops.errors import AiopsError
+from aiops.locks import try_lock
 
 EXECUTABLE = ("patch", "scale", "rollout-restart", "rollout-undo", "delete-pod", "create")
 AUTOMATION = Actor(name="aiops executor", email="aiops@localhost")
@@ -72,20 +71,11 @@ def execute(store: PhrStore, proposal_id: str, action: Action, *, writer: KubeWr
 
 @contextmanager
 def _change_lock(store: PhrStore, proposal_id: str) -> Iterator[bool]:
-    """A non-blocking flock per change, kept in the git directory (never committed,
-    never seen by `phr verify`); the kernel drops it if the holder dies."""
-    directory = Path(store.git.repo.git_dir) / "aiops-executor"
-    directory.mkdir(exist_ok=True)
-    fd = os.open(directory / f"{proposal_id.upper()}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)
+    """A non-blocking lock per change, kept in the git directory (never committed,
+    never seen by `phr verify`)."""
+    path = Path(store.git.repo.git_dir) / "aiops-executor" / f"{proposal_id.upper()}.lock"
+    with try_lock(path) as held:
+        yield held
 
 
 def _execute(store: PhrStore, proposal_id: str, action: Action, *, writer: KubeWriter,

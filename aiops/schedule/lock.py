@@ -10,14 +10,11 @@ and may run at the same time.
 
 from __future__ import annotations
 
-import fcntl
-import os
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
+from aiops.locks import try_lock
 from aiops.schedule.state import schedule_dir
 
 
@@ -28,24 +25,8 @@ def lock_path(reports_dir: str | Path, name: str) -> Path:
 @contextmanager
 def report_lock(reports_dir: str | Path, name: str) -> Iterator[bool]:
     """Yield True holding the report's lock, or False when another process holds it."""
-    path = lock_path(reports_dir, name)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            os.ftruncate(fd, 0)
-            os.write(fd, f"pid={os.getpid()} host={socket.gethostname()} "
-                         f"since={datetime.now(UTC).isoformat(timespec='seconds')}\n".encode())
-            yield True
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+    with try_lock(lock_path(reports_dir, name)) as held:
+        yield held
 
 
 def holder(reports_dir: str | Path, name: str) -> str:
