@@ -314,3 +314,25 @@ def test_burst_of_changes_is_rate_limited(make_rig: Callable[..., Rig]) -> None:
     print(f"{len(starts)} diagnoses for {n} changed pods over {starts[-1] - starts[0]:.1f} s")
     assert min(gaps) >= 1 / rate - 0.01
     assert max(sum(1 for t in starts if s <= t < s + 1.0) for s in starts) <= rate
+
+
+def test_cli_records_existing_failures_once_across_restarts(
+        replay: KubeReplay, store: PhrStore, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from aiops.cli import app, main
+
+    monkeypatch.setenv("KUBECONFIG", str(replay.write_kubeconfig(tmp_path / "kubeconfig")))
+    args = ["watch", "--source", "kube:replay", "--store", str(store.root), "--duration", "1s"]
+    first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.output
+    recorded = store.records("detection")
+    assert len({r.meta.data["episode"] for r in recorded}) == len(recorded) > 10
+    assert {"crash-loop", "oom-killed"} <= {r.meta.data["rule"] for r in recorded}
+    second = CliRunner().invoke(app, args)  # a restart: the same failures, no new records
+    assert second.exit_code == 0, second.output
+    assert "0 detections recorded" in second.output
+    assert len(store.records("detection")) == len(recorded)
+    assert main([*args[:-1], "fast"]) == 2  # a bad duration, before connecting
+    assert main(["watch", "--source", "demo"]) == 2  # a snapshot cannot be watched

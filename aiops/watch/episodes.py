@@ -93,6 +93,7 @@ class Episodes:
         self.open: dict[tuple[str, str, str], Episode] = {}
         self.closed: list[Episode] = []
         self.recorded_keys: set[str] = set()
+        self.recorded = 0  # detection records written by this process
         if store is not None:
             for rec in store.records("detection"):
                 if key := rec.meta.data.get("episode"):
@@ -155,6 +156,7 @@ class Episodes:
             self.log(f"could not record the detection of {ep.key}: {exc}")
             return
         ep.recorded, ep.record_id = True, rec.id
+        self.recorded += 1
         self.recorded_keys.add(ep.key)
 
     def _escalate(self, ep: Episode, f: Finding, out: Outcome) -> None:
