@@ -10,6 +10,11 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import queue
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -199,7 +204,8 @@ def test_disconnect_resumes_from_the_last_resource_version(make_rig: Callable[..
     srv, w = rig.srv, rig.watcher
     pod = copy.deepcopy(srv.state.get("Pod", *HEALTHY_POD))
     pod["metadata"].setdefault("labels", {})["touched"] = "yes"  # no failure: no diagnosis
-    rv = srv.emit("Pod", "MODIFIED", pod)
+    srv.emit("Pod", "MODIFIED", pod)
+    rv = srv.bookmark()  # the version to resume from, with no object of its own
     rig.wait(lambda: rig.caught_up("Pod", rv))
     watches_before = len(srv.watches())
     srv.disconnect_watches()
@@ -298,12 +304,12 @@ def test_critical_finding_escalated_once(make_rig: Callable[..., Rig], store: Ph
 
 
 def test_burst_of_changes_is_rate_limited(make_rig: Callable[..., Rig]) -> None:
-    rate, n = 10.0, 50
+    rate, n = 15.0, 40
     rig = make_rig(None, options={"max_rate": rate, "debounce": 0.2})
     srv, w = rig.srv, rig.watcher
     before = len(w.stats.diagnoses)
     template = crash_loop(srv, *HEALTHY_POD)
-    for i in range(n):  # 50 bare pods (50 workloads) crash at once
+    for i in range(n):  # 40 bare pods (40 workloads) crash at once
         pod = copy.deepcopy(template)
         pod["metadata"] = {"name": f"burst-{i}", "namespace": "todo", "uid": f"burst-uid-{i}"}
         srv.emit("Pod", "ADDED", pod)
@@ -316,23 +322,50 @@ def test_burst_of_changes_is_rate_limited(make_rig: Callable[..., Rig]) -> None:
     assert max(sum(1 for t in starts if s <= t < s + 1.0) for s in starts) <= rate
 
 
-def test_cli_records_existing_failures_once_across_restarts(
+def test_cli_records_existing_failures_once_and_stops_on_sigterm(
         replay: KubeReplay, store: PhrStore, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
     from aiops.cli import app, main
 
-    monkeypatch.setenv("KUBECONFIG", str(replay.write_kubeconfig(tmp_path / "kubeconfig")))
-    args = ["watch", "--source", "kube:replay", "--store", str(store.root), "--duration", "1s"]
-    first = CliRunner().invoke(app, args)
-    assert first.exit_code == 0, first.output
+    kubeconfig = str(replay.write_kubeconfig(tmp_path / "kubeconfig"))
+    args = ["watch", "--source", "kube:replay", "--store", str(store.root)]
+    env = {**os.environ, "KUBECONFIG": kubeconfig, "NO_PROXY": "127.0.0.1,localhost",
+           "COLUMNS": "200"}
+    proc = subprocess.Popen([sys.executable, "-m", "aiops.cli", *args], env=env,
+                            stderr=subprocess.PIPE, text=True)
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(x) for x in proc.stderr or []],
+                     daemon=True).start()
+
+
+    def until(prefix: str) -> list[str]:
+        seen = [lines.get(timeout=60)]
+        while not seen[-1].startswith(prefix):
+            seen.append(lines.get(timeout=60))
+        return seen
+
+    try:
+        detected = until("watching")  # printed once the failures present are recorded
+        assert sum(x.startswith("detected ") for x in detected) > 10
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        assert time.monotonic() - t0 < 10
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert until("stopped:")[-1].startswith("stopped: ")
     recorded = store.records("detection")
     assert len({r.meta.data["episode"] for r in recorded}) == len(recorded) > 10
     assert {"crash-loop", "oom-killed"} <= {r.meta.data["rule"] for r in recorded}
-    second = CliRunner().invoke(app, args)  # a restart: the same failures, no new records
-    assert second.exit_code == 0, second.output
-    assert "0 detections recorded" in second.output
+
+    monkeypatch.setenv("KUBECONFIG", kubeconfig)
+    again = CliRunner().invoke(app, [*args, "--duration", "1s"])  # a restart
+    assert again.exit_code == 0, again.output
+    assert "0 detections recorded" in again.output
     assert len(store.records("detection")) == len(recorded)
-    assert main([*args[:-1], "fast"]) == 2  # a bad duration, before connecting
+    assert main([*args, "--duration", "fast"]) == 2  # a bad duration, before connecting
     assert main(["watch", "--source", "demo"]) == 2  # a snapshot cannot be watched

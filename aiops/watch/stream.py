@@ -22,8 +22,8 @@ from kubernetes.client.exceptions import ApiException
 from aiops.kinds import KindInfo
 from aiops.model import Obj
 
-# kind, type (ADDED/MODIFIED/DELETED/SYNC), old object (None when new), new object
-# (None when deleted); SYNC is a relist's diff, not an API event type
+# kind, type (ADDED/MODIFIED/DELETED/BOOKMARK/SYNC), old object (None when new), new
+# object (None when deleted); SYNC is a relist's diff, not an API event type
 OnChange = Callable[[str, str, Obj | None, Obj | None], None]
 OnList = Callable[[str, list[Obj]], dict[tuple[str, str], Obj]]
 
@@ -175,8 +175,9 @@ class KindStream:
                 raise Gone(obj.get("message") or "Expired")
             raise StreamError(int(obj.get("code") or 500), str(obj.get("message")))
         version = (obj.get("metadata") or {}).get("resourceVersion")
-        if kind == "BOOKMARK":
+        if kind == "BOOKMARK":  # nothing changed up to this version: resume from it
             self.resource_version = version or self.resource_version
+            self.on_change(self.info.kind, kind, None, None)
             return
         if kind not in ("ADDED", "MODIFIED", "DELETED"):
             return

@@ -38,6 +38,8 @@ class WatchOptions:
     record_existing: bool = True  # failures present at start-up get a detection record
     min_severity: str = "warning"  # of the findings that open an episode
     timeout_seconds: int = 300  # of each watch request (server side)
+    resync: float = 300.0  # seconds between full diagnoses, for time-based rules (Pending
+    # too long, a probe failing for N minutes) that no watch event announces
 
 
 @dataclass
@@ -143,6 +145,10 @@ class Watcher:
 
     def _on_change(self, kind: str, type: str, old: Obj | None, new: Obj | None) -> None:
         now = datetime.now(UTC)
+        if type == "BOOKMARK":
+            with self.changed:
+                self.changed.notify_all()
+            return
         with self._lock:
             held = self.objects.setdefault(kind, {})
             if type in ("ADDED", "MODIFIED", "DELETED"):
@@ -168,6 +174,8 @@ class Watcher:
         return held.get((namespace or "", name))
 
     def _schedule(self, scope: Scope, observed: datetime) -> None:
+        if scope == CLUSTER and self.options.namespace:  # a node: all we watch
+            scope = (self.options.namespace, None, None)
         due = time.monotonic() + self.options.debounce
         with self._lock:
             self.stats.triggers += 1
@@ -185,12 +193,16 @@ class Watcher:
         """Run the due diagnoses, earliest first, no faster than max_rate."""
         interval = 1.0 / self.options.max_rate if self.options.max_rate > 0 else 0.0
         last = float("-inf")
+        full = time.monotonic()
         while not self.stop_event.is_set():
+            if self.options.resync > 0 and time.monotonic() - full >= self.options.resync:
+                full = time.monotonic()
+                self._schedule(CLUSTER, datetime.now(UTC))
             with self._lock:
                 due = min(self._pending.items(), key=lambda kv: kv[1][0], default=None)
             now = time.monotonic()
             if due is None:
-                self._wake.wait(1.0)
+                self._wake.wait(min(1.0, self.options.resync or 1.0))
                 self._wake.clear()
                 continue
             start_at = max(due[1][0], last + interval)

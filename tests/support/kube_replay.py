@@ -20,6 +20,7 @@ import copy
 import json
 import re
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -823,6 +824,14 @@ def _init_watch(srv: KubeReplay) -> None:
     srv.compacted_before = 0  # type: ignore[attr-defined]
     srv._watch_cond = threading.Condition()  # type: ignore[attr-defined]
     srv._watch_generation = 0  # type: ignore[attr-defined]
+    quiet = srv._server.handle_error
+
+    def handle_error(request: Any, client_address: Any) -> None:
+        """A client that cuts its keep-alive connection (a watcher stopping) is normal."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            quiet(request, client_address)
+
+    srv._server.handle_error = handle_error  # type: ignore[method-assign]
 
 
 def _emit(self: KubeReplay, kind: str, type: str, obj: dict[str, Any]) -> str:
