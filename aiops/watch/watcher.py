@@ -215,7 +215,7 @@ class Watcher:
                 self._busy = True
             last = time.monotonic()
             try:
-                self._diagnose(due[0], due[1][1])
+                self._diagnose(due[0], due[1][1], started=last)
             except Exception as exc:  # one bad diagnosis must not stop the watcher
                 self.stats.errors.append(f"diagnosis of {due[0]}: {exc}")
                 self.log(f"diagnosis of {due[0]} failed: {type(exc).__name__}: {exc}")
@@ -237,9 +237,9 @@ class Watcher:
                             captured_at=datetime.now(UTC), context=self.base.context,
                             unavailable=dict(self.base.unavailable))
 
-    def _diagnose(self, scope: Scope, observed: datetime | None, record: bool = True
-                  ) -> Outcome:
-        self.stats.diagnoses.append(time.monotonic())
+    def _diagnose(self, scope: Scope, observed: datetime | None, record: bool = True,
+                  started: float | None = None) -> Outcome:
+        self.stats.diagnoses.append(time.monotonic() if started is None else started)
         state = self._state()
         ns, kind, name = scope
         target: dict[str, Any] = {"namespace": ns}
