@@ -29,6 +29,8 @@ import git
 import pytest
 
 from aiops.approvals.phr import PhrStore
+from aiops.kpis.detection import mttd_items
+from aiops.kpis.inputs import load_kpi_inputs
 from aiops.notify import Notifier
 from aiops.sources.demo import DATA_DIR
 from aiops.sources.live import connect, load_live
@@ -99,9 +101,10 @@ def make_rig(replay: KubeReplay, tmp_path: Path) -> Iterator[Callable[..., Rig]]
     def make(store: PhrStore | None = None, **kwargs: Any) -> Rig:
         config = str(replay.write_kubeconfig(tmp_path / f"kubeconfig{len(made)}"))
         client, _server, _ctx = connect("replay", kubeconfig=config)
-        initial = load_live("replay", kubeconfig=config, logs=False)
-        logs: list[str] = []
         options = WatchOptions(**{"record_existing": False, **kwargs.pop("options", {})})
+        initial = load_live("replay", kubeconfig=config, logs=False,
+                            namespaces=[options.namespace] if options.namespace else None)
+        logs: list[str] = []
         w = Watcher(client, initial, store=store, options=options, log=logs.append, **kwargs)
         made.append((w, client))
         w.start()
@@ -171,6 +174,8 @@ def test_crash_loop_detected_once_within_seconds(make_rig: Callable[..., Rig],
     assert data["failure_start"] and data["detected_at"] and data["episode"]
     assert 0 <= data["latency_s"] < 10 and 0 <= data["pipeline_s"] < 5
     assert rec.meta.object is not None and rec.meta.object.namespace == "todo"
+    mttd = mttd_items(load_kpi_inputs(store))  # the MTTD KPI reads the record as written
+    assert len(mttd) == 1 and 0 <= mttd["value"].iloc[0] * 60 < 10
 
     # the same episode goes on: more restarts, BackOff events -> diagnoses, no new record
     before = len(w.stats.diagnoses)
@@ -218,6 +223,19 @@ def test_disconnect_resumes_from_the_last_resource_version(make_rig: Callable[..
     srv.emit("Pod", "MODIFIED", crash_loop(srv, *HEALTHY_POD))
     rig.wait(lambda: rig.open_episode("crash-loop", "Deployment/todo-backend"))
     assert time.monotonic() - t0 < 5.0
+    assert len(rig.detections("crash-loop")) == 1
+
+
+def test_one_namespace_is_watched_in_its_namespace(make_rig: Callable[..., Rig],
+                                                   store: PhrStore) -> None:
+    rig = make_rig(store, options={"namespace": "todo"})
+    srv = rig.srv
+    wanted = {"/api/v1/namespaces/todo/pods", "/api/v1/namespaces/todo/events",
+              "/apis/apps/v1/namespaces/todo/deployments", "/api/v1/nodes"}
+    eventually(lambda: wanted <= {r.path for r in srv.watches()})
+    assert not {"/api/v1/pods", "/api/v1/events"} & {r.path for r in srv.requests}
+    srv.emit("Pod", "MODIFIED", crash_loop(srv, *HEALTHY_POD))
+    rig.wait(lambda: rig.open_episode("crash-loop", "Deployment/todo-backend"))
     assert len(rig.detections("crash-loop")) == 1
 
 
