@@ -109,7 +109,7 @@ def make_rig(replay: KubeReplay, tmp_path: Path) -> Iterator[Callable[..., Rig]]
         made.append((w, client))
         w.start()
         rig = Rig(replay, w, store, logs)
-        rig.wait(lambda: all(s.resource_version for s in w.streams))  # listed, watching
+        rig.wait(lambda: all(s.resource_version or s.failed for s in w.streams))  # listed
         return rig
 
     yield make
@@ -173,6 +173,7 @@ def test_crash_loop_detected_once_within_seconds(make_rig: Callable[..., Rig],
     assert data["owner"] == "Deployment/todo-backend"
     assert data["failure_start"] and data["detected_at"] and data["episode"]
     assert 0 <= data["latency_s"] < 10 and 0 <= data["pipeline_s"] < 5
+    assert data["at_start"] is False
     assert rec.meta.object is not None and rec.meta.object.namespace == "todo"
     mttd = mttd_items(load_kpi_inputs(store))  # the MTTD KPI reads the record as written
     assert len(mttd) == 1 and 0 <= mttd["value"].iloc[0] * 60 < 10
@@ -379,6 +380,7 @@ def test_cli_records_existing_failures_once_and_stops_on_sigterm(
     recorded = store.records("detection")
     assert len({r.meta.data["episode"] for r in recorded}) == len(recorded) > 10
     assert {"crash-loop", "oom-killed"} <= {r.meta.data["rule"] for r in recorded}
+    assert all(r.meta.data["at_start"] for r in recorded)
 
     monkeypatch.setenv("KUBECONFIG", kubeconfig)
     again = CliRunner().invoke(app, [*args, "--duration", "1s"])  # a restart
@@ -387,3 +389,14 @@ def test_cli_records_existing_failures_once_and_stops_on_sigterm(
     assert len(store.records("detection")) == len(recorded)
     assert main([*args, "--duration", "fast"]) == 2  # a bad duration, before connecting
     assert main(["watch", "--source", "demo"]) == 2  # a snapshot cannot be watched
+
+
+def test_a_forbidden_kind_is_left_out_the_others_still_detect(
+        make_rig: Callable[..., Rig], replay: KubeReplay, store: PhrStore) -> None:
+    replay.forbidden.add("Event")  # RBAC: no list/watch on events
+    rig = make_rig(store)
+    events = rig.watcher.stream("Event")
+    assert "403" in events.failed and events.resource_version is None
+    rig.srv.emit("Pod", "MODIFIED", crash_loop(rig.srv, *HEALTHY_POD))
+    rig.wait(lambda: rig.open_episode("crash-loop", "Deployment/todo-backend"))
+    assert len([r for r in rig.srv.requests if r.path == "/api/v1/events"]) == 2  # load, list

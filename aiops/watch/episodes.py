@@ -48,6 +48,7 @@ class Episode:
     observed_at: datetime | None  # the watch event that led to the detection
     scope: Scope
     recorded: bool  # False when adopted at start-up without a record
+    at_start: bool = False  # present when the watcher started: predates the watch
     record_id: str | None = None
     escalated: bool = False
     closed_at: datetime | None = None
@@ -100,8 +101,10 @@ class Episodes:
                     self.recorded_keys.add(str(key))
 
     def update(self, scope: Scope, findings: list[Finding], *, detected_at: datetime,
-               observed_at: datetime | None, record: bool = True) -> Outcome:
-        """Compare a diagnosis of `scope` with the open episodes of that scope."""
+               observed_at: datetime | None, record: bool = True,
+               at_start: bool = False) -> Outcome:
+        """Compare a diagnosis of `scope` with the open episodes of that scope;
+        `at_start`: the baseline diagnosis (its failures predate the watch)."""
         out = Outcome()
         seen: set[tuple[str, str, str]] = set()
         limit = SEVERITY_ORDER.get(self.min_severity, 1)
@@ -113,7 +116,8 @@ class Episodes:
             if ident in self.open:
                 continue
             ep = Episode(f.rule, f.severity, f.namespace or "", ident[2], f.object_ref,
-                         f.first_seen, detected_at, observed_at, scope, recorded=False)
+                         f.first_seen, detected_at, observed_at, scope, recorded=False,
+                         at_start=at_start)
             self.open[ident] = ep
             out.opened.append(ep)
             if record and ep.key not in self.recorded_keys:
@@ -142,6 +146,7 @@ class Episodes:
             "latency_s": None if ep.latency_s is None else round(ep.latency_s, 3),
             "pipeline_s": None if ep.observed_at is None
             else round((ep.detected_at - ep.observed_at).total_seconds(), 3),
+            "at_start": ep.at_start,  # found by the first diagnosis, not by a watch event
             "summary": f.summary,
             "evidence": [e.text for e in f.evidence[:3]],
             "findings": related,

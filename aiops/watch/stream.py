@@ -22,8 +22,9 @@ from kubernetes.client.exceptions import ApiException
 from aiops.kinds import KindInfo
 from aiops.model import Obj
 
-# kind, type (ADDED/MODIFIED/DELETED/BOOKMARK/SYNC), old object (None when new), new
-# object (None when deleted); SYNC is a relist's diff, not an API event type
+# kind, type (ADDED/MODIFIED/DELETED/BOOKMARK, or SYNC for a relist's diff and FAILED
+# when the kind cannot be watched), old object (None when new), new object (None when
+# deleted)
 OnChange = Callable[[str, str, Obj | None, Obj | None], None]
 OnList = Callable[[str, list[Obj]], dict[tuple[str, str], Obj]]
 
@@ -63,6 +64,7 @@ class KindStream:
     lists: int = 0
     resumes: int = 0
     relists: int = 0  # after a 410
+    failed: str = ""  # why the kind is not watched (forbidden, not served)
     _response: Any = field(default=None, repr=False)
 
     def path(self) -> str:
@@ -85,6 +87,11 @@ class KindStream:
             except (urllib3.exceptions.HTTPError, ApiException, OSError, StreamError,
                     ValueError) as exc:
                 if self.stop.is_set():
+                    return
+                if isinstance(exc, StreamError) and exc.status in (401, 403, 404):
+                    self.log(f"{self.info.kind}: not watched ({exc}); retrying cannot help")
+                    self.failed = str(exc)
+                    self.on_change(self.info.kind, "FAILED", None, None)
                     return
                 self.resumes += 1
                 self.log(f"{self.info.kind}: watch interrupted ({type(exc).__name__}: {exc}); "

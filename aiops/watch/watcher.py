@@ -87,7 +87,7 @@ class Watcher:
         """Baseline diagnosis of the whole scope, then the streams and the diagnoser."""
         scope: Scope = (self.options.namespace, None, None) if self.options.namespace \
             else CLUSTER
-        self._diagnose(scope, None, record=self.options.record_existing)
+        self._diagnose(scope, None, record=self.options.record_existing, at_start=True)
         for s in self.streams:
             t = threading.Thread(target=s.run, name=f"watch-{s.info.kind}", daemon=True)
             t.start()
@@ -145,7 +145,7 @@ class Watcher:
 
     def _on_change(self, kind: str, type: str, old: Obj | None, new: Obj | None) -> None:
         now = datetime.now(UTC)
-        if type == "BOOKMARK":
+        if type in ("BOOKMARK", "FAILED"):
             with self.changed:
                 self.changed.notify_all()
             return
@@ -238,7 +238,7 @@ class Watcher:
                             unavailable=dict(self.base.unavailable))
 
     def _diagnose(self, scope: Scope, observed: datetime | None, record: bool = True,
-                  started: float | None = None) -> Outcome:
+                  started: float | None = None, at_start: bool = False) -> Outcome:
         self.stats.diagnoses.append(time.monotonic() if started is None else started)
         state = self._state()
         ns, kind, name = scope
@@ -249,7 +249,7 @@ class Watcher:
             target["workload"] = (kind, name)
         diag = diagnose(state, **target)
         out = self.episodes.update(scope, diag.findings, detected_at=datetime.now(UTC),
-                                   observed_at=observed, record=record)
+                                   observed_at=observed, record=record, at_start=at_start)
         for ep in out.opened:
             if ep.recorded:
                 self.log(f"detected {ep.rule} on {ep.object_ref} ({ep.severity}), failure "
