@@ -70,7 +70,7 @@ class Watcher:
                                  source=initial.source, cluster=initial.context or "", log=log)
         self.stats = Stats()
         self.stop_event = threading.Event()
-        self.changed = threading.Condition()  # notified after each diagnosis
+        self.changed = threading.Condition()  # notified on diagnoses, events, lists
         self._lock = threading.Lock()  # objects and pending
         self._pending: dict[Scope, tuple[float, datetime]] = {}  # due, first observed
         self._wake = threading.Event()
@@ -123,7 +123,8 @@ class Watcher:
         return next(s for s in self.streams if s.info.kind == kind)
 
     def wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        """Block until `predicate()` holds after a diagnosis (for tests and callers)."""
+        """Block until `predicate()` holds; re-checked after each diagnosis, applied
+        event, list and bookmark (for tests and callers)."""
         with self.changed:
             return self.changed.wait_for(predicate, timeout)
 

@@ -816,6 +816,7 @@ ROUTES.extend((verb, re.compile(pattern), handler) for verb, pattern, handler in
 # change the stored object and push the event to open watches, `bookmark` sends
 # BOOKMARKs, `disconnect_watches` drops every open stream mid-stream, and a
 # resourceVersion older than `compacted_before` gets the API's 410 Expired.
+# Writes through POST/PUT/PATCH/DELETE do not stream events: only `emit` does.
 WatchEvent = tuple[int, str, str, dict[str, Any]]  # revision, kind, type, object
 
 
