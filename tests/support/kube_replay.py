@@ -15,13 +15,16 @@ denials (`forbidden_verbs`) and on what the controllers do next (`on_write`).
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import json
 import re
+import socket
+import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -71,7 +74,7 @@ class ApiError(Exception):
                 "details": self.details, "code": self.code}
 
 
-Reply = tuple[int, str, bytes]  # status, content type, body
+Reply = tuple[int, str, "bytes | Iterator[bytes]"]  # status, content type, body (or stream)
 Handler = Callable[["KubeReplay", Request, dict[str, str]], Reply]
 
 
@@ -112,6 +115,7 @@ class KubeReplay:
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
                                         daemon=True)
         self._init_writes(forbidden_verbs or {})
+        _init_watch(self)
 
     @property
     def url(self) -> str:
@@ -123,6 +127,7 @@ class KubeReplay:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.disconnect_watches()  # open watch streams would hold their threads
         self._server.shutdown()
         self._server.server_close()
 
@@ -277,7 +282,7 @@ def _list(srv: KubeReplay, req: Request, args: dict[str, str]) -> Reply:
             raise ApiError(400, "continue key is not valid: malformed token") from None
         objs = [o for o in objs if _key(o) >= start]
     limit = int(req.query.get("limit") or 0)
-    meta: dict[str, Any] = {"resourceVersion": RESOURCE_VERSION}
+    meta: dict[str, Any] = {"resourceVersion": str(srv._resource_version)}
     if 0 < limit < len(objs):
         cont = {"v": "meta.k8s.io/v1", "rv": int(RESOURCE_VERSION),
                 "start": _key(objs[limit - 1]) + "\x00"}
@@ -805,6 +810,173 @@ ROUTES.extend((verb, re.compile(pattern), handler) for verb, pattern, handler in
 ])
 
 
+# -- watch streams ---------------------------------------------------------------
+# `GET <collection>?watch=1&resourceVersion=RV` answers newline-delimited watch
+# events, chunked, as the API does. A test scripts them: `emit` / `script_watch`
+# change the stored object and push the event to open watches, `bookmark` sends
+# BOOKMARKs, `disconnect_watches` drops every open stream mid-stream, and a
+# resourceVersion older than `compacted_before` gets the API's 410 Expired.
+# Writes through POST/PUT/PATCH/DELETE do not stream events: only `emit` does.
+WatchEvent = tuple[int, str, str, dict[str, Any]]  # revision, kind, type, object
+
+
+def _init_watch(srv: KubeReplay) -> None:
+    srv.watch_log: list[WatchEvent] = []  # type: ignore[misc]
+    srv.compacted_before = 0  # type: ignore[attr-defined]
+    srv._watch_cond = threading.Condition()  # type: ignore[attr-defined]
+    srv._watch_generation = 0  # type: ignore[attr-defined]
+    quiet = srv._server.handle_error
+
+    def handle_error(request: Any, client_address: Any) -> None:
+        """A client that cuts its keep-alive connection (a watcher stopping) is normal."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            quiet(request, client_address)
+
+    srv._server.handle_error = handle_error  # type: ignore[method-assign]
+
+
+def _emit(self: KubeReplay, kind: str, type: str, obj: dict[str, Any]) -> str:
+    """Store a change of `kind` (ADDED/MODIFIED/DELETED) under the next revision and
+    push it to open watches; returns the revision."""
+    info = BY_KIND[_known_kind(kind)]
+    obj = copy.deepcopy(obj)
+    obj["kind"], obj["apiVersion"] = info.kind, info.api_version
+    md = obj.setdefault("metadata", {})
+    with self._write_lock, self._watch_cond:
+        rv = md["resourceVersion"] = self.next_resource_version()
+        old = self.state.get(kind, md.get("namespace"), md["name"])
+        if old is not None:
+            self.state.objects[kind].remove(old)
+        if type != "DELETED":
+            self.state.objects.setdefault(kind, []).append(obj)
+        self.state.add([])  # drops the state's cached indexes
+        self.watch_log.append((int(rv), kind, type, copy.deepcopy(obj)))
+        self._watch_cond.notify_all()
+    return rv
+
+
+def _script_watch(self: KubeReplay, kind: str, events: Iterable[tuple[str, dict[str, Any]]]
+                  ) -> list[str]:
+    """`emit` each (type, object) in order; returns their revisions."""
+    return [self.emit(kind, type, obj) for type, obj in events]
+
+
+def _bookmark(self: KubeReplay) -> str:
+    """A BOOKMARK at the current revision to the watches that asked for them."""
+    with self._write_lock, self._watch_cond:
+        rv = self.next_resource_version()
+        self.watch_log.append((int(rv), "", "BOOKMARK", {}))
+        self._watch_cond.notify_all()
+    return rv
+
+
+def _disconnect_watches(self: KubeReplay) -> None:
+    """Drop every open watch connection mid-stream (no final chunk), as a network
+    blip or an apiserver restart does."""
+    with self._watch_cond:
+        self._watch_generation += 1
+        self._watch_cond.notify_all()
+
+
+def _watches(self: KubeReplay) -> list[Request]:
+    """The watch requests received, in order."""
+    return [r for r in self.requests if r.query.get("watch") in ("1", "true")]
+
+
+KubeReplay.emit = _emit  # type: ignore[attr-defined]
+KubeReplay.script_watch = _script_watch  # type: ignore[attr-defined]
+KubeReplay.bookmark = _bookmark  # type: ignore[attr-defined]
+KubeReplay.disconnect_watches = _disconnect_watches  # type: ignore[attr-defined]
+KubeReplay.watches = _watches  # type: ignore[attr-defined]
+
+
+class _Dropped(Exception):
+    """The stream is cut without its final chunk (disconnect_watches)."""
+
+
+def _line(type: str, obj: dict[str, Any]) -> bytes:
+    return json.dumps({"type": type, "object": obj}).encode() + b"\n"
+
+
+def _watch(srv: KubeReplay, req: Request, args: dict[str, str]) -> Reply:
+    ns = args.get("ns")
+    info = srv.kind_for(args["gv"], args["plural"], ns is not None)
+    srv.check_access(info, "watch", ns)
+    q = req.query
+    since = q.get("resourceVersion") or "0"
+    if not since.isdigit():
+        raise ApiError(400, f"invalid resource version: {since}")
+    bookmarks = q.get("allowWatchBookmarks") == "true"
+    deadline = time.monotonic() + int(q.get("timeoutSeconds") or 1800)
+    cond = srv._watch_cond  # type: ignore[attr-defined]
+
+    def events() -> Iterator[bytes]:
+        with cond:
+            generation = srv._watch_generation  # type: ignore[attr-defined]
+            if 0 < int(since) < srv.compacted_before:  # type: ignore[attr-defined]
+                expired = ApiError(410, f"too old resource version: {since} "
+                                        f"({srv.compacted_before})")  # type: ignore[attr-defined]
+                yield _line("ERROR", expired.status())
+                return
+            seen = len(srv.watch_log)  # type: ignore[attr-defined]
+            start = int(since)
+            if start == 0:  # no version: the current objects as ADDED, then changes
+                initial = [copy.deepcopy(o) for o in srv.objects(info, ns)]
+            else:
+                initial = []
+                seen = next((i for i, e in enumerate(srv.watch_log)  # type: ignore[attr-defined]
+                             if e[0] > start), seen)
+        for obj in initial:
+            yield _line("ADDED", obj)
+        while time.monotonic() < deadline:
+            with cond:
+                cond.wait_for(lambda n=seen: len(srv.watch_log) > n  # type: ignore[attr-defined]
+                              or srv._watch_generation != generation,  # type: ignore[attr-defined]
+                              timeout=max(0.0, min(1.0, deadline - time.monotonic())))
+                if srv._watch_generation != generation:  # type: ignore[attr-defined]
+                    raise _Dropped
+                fresh = srv.watch_log[seen:]  # type: ignore[attr-defined]
+                seen += len(fresh)
+            for rv, kind, type, obj in fresh:
+                if type == "BOOKMARK":
+                    if bookmarks:
+                        yield _line(type, {"kind": info.kind, "apiVersion": info.api_version,
+                                           "metadata": {"resourceVersion": str(rv)}})
+                elif kind == info.kind and (ns is None or obj["metadata"].get("namespace") == ns):
+                    yield _line(type, obj)
+
+    return 200, "application/json", events()
+
+
+def _list_or_watch(srv: KubeReplay, req: Request, args: dict[str, str]) -> Reply:
+    if req.query.get("watch") in ("1", "true"):
+        return _watch(srv, req, args)
+    return _list(srv, req, args)
+
+
+ROUTES[:] = [(verb, pattern, _list_or_watch if handler is _list else handler)
+             for verb, pattern, handler in ROUTES]
+
+
+def _stream(handler: BaseHTTPRequestHandler, code: int, ctype: str,
+            chunks: Iterator[bytes]) -> None:
+    """Send a watch answer chunk by chunk; a drop closes the socket without the
+    final chunk, so the client sees a broken stream rather than a clean end."""
+    handler.send_response(code)
+    handler.send_header("Content-Type", ctype)
+    handler.send_header("Transfer-Encoding", "chunked")
+    handler.end_headers()
+    try:
+        for chunk in chunks:
+            handler.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            handler.wfile.flush()
+        handler.wfile.write(b"0\r\n\r\n")
+    except (_Dropped, OSError):
+        handler.close_connection = True
+        with contextlib.suppress(OSError):
+            handler.connection.shutdown(socket.SHUT_RDWR)
+
+
 def _make_handler(srv: KubeReplay) -> type[BaseHTTPRequestHandler]:
     class _Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as the client's pool expects
@@ -815,6 +987,9 @@ def _make_handler(srv: KubeReplay) -> type[BaseHTTPRequestHandler]:
             sent = self.rfile.read(length) if length else b""
             headers = {k.lower(): v for k, v in self.headers.items()}
             code, ctype, body = srv.handle(self.command, self.path, headers, sent)
+            if not isinstance(body, bytes):  # a watch: newline-delimited JSON, chunked
+                _stream(self, code, ctype, body)
+                return
             self.send_response(code)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
