@@ -1460,6 +1460,9 @@ def watch_cluster(
     existing: Annotated[str, typer.Option(
         help="Failures present at start: record (a detection each, once) or ignore.")
     ] = "record",
+    heartbeat: Annotated[Path | None, typer.Option(
+        help="Touch this file every 30 s while every stream is alive (for a liveness "
+        "probe in a pod).")] = None,
 ) -> None:
     """Follow the cluster through the watch API; record a detection PHR for each new
     failure episode within seconds and escalate the critical ones with --notify."""
@@ -1489,7 +1492,7 @@ def watch_cluster(
             watcher.start()
             err.print(f"watching {initial.source} ({namespace or 'all namespaces'}); "
                       f"{len(watcher.episodes.open)} failures open at start", highlight=False)
-            stop.wait(seconds)
+            _watch_until(stop, seconds, watcher, heartbeat)
             watcher.stop()
     finally:
         client.close()
@@ -1497,6 +1500,24 @@ def watch_cluster(
               f"{watcher.episodes.recorded} detections recorded, "
               f"{len(watcher.episodes.open)} failures open",
               highlight=False)
+
+
+def _watch_until(stop: threading.Event, seconds: float | None, watcher,
+                 heartbeat: Path | None, beat: float = 30.0) -> None:
+    """Wait for a stop or the duration; meanwhile touch the heartbeat file while the
+    watcher is alive, so a probe restarts a pod whose streams died."""
+    import time
+
+    end = None if seconds is None else time.monotonic() + seconds
+    while True:
+        if heartbeat is not None and watcher.alive():
+            heartbeat.parent.mkdir(parents=True, exist_ok=True)
+            heartbeat.touch()
+        left = None if end is None else end - time.monotonic()
+        if left is not None and left <= 0:
+            return
+        if stop.wait(beat if left is None else min(beat, left)):
+            return
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -481,3 +481,30 @@ def test_heartbeat_probe_fails_on_a_stale_or_missing_file(tmp_path: Path) -> Non
     os.utime(beat, (old, old))
     stale = subprocess.run([script, str(beat), "60"], capture_output=True, text=True)
     assert stale.returncode == 1 and "old" in stale.stderr
+
+
+def test_every_aiops_command_in_the_manifests_parses() -> None:
+    """The containers' `aiops ...` commands (also inside shell scripts) name real
+    commands and options: a renamed option must not break the deployment silently."""
+    import re
+    import shlex
+
+    import typer
+
+    from aiops.cli import app
+
+    root = typer.main.get_command(app)
+    checked = 0
+    for _w, spec in pod_specs():
+        for c in spec.get("containers") or []:
+            text = " ".join(str(x) for x in [*(c.get("command") or []), *(c.get("args") or [])])
+            text = re.sub(r'"?\$\([^)]*\)"?', "ID", text)  # $(cat ...) gives an id
+            for m in re.finditer(r"(?:^|[\s;&|])aiops\s+([^;&|\n]+)", text):
+                args = shlex.split(m.group(1))
+                cmd = root  # typer's own click: groups are what have subcommands
+                while hasattr(cmd, "commands") and args and args[0] in cmd.commands:
+                    cmd, args = cmd.commands[args[0]], args[1:]
+                assert not hasattr(cmd, "commands"), f"no such command: {m.group(0)}"
+                cmd.make_context(cmd.name, list(args))  # raises on an unknown option
+                checked += 1
+    assert checked >= 6

@@ -350,7 +350,9 @@ def test_cli_records_existing_failures_once_and_stops_on_sigterm(
     from aiops.cli import app, main
 
     kubeconfig = str(replay.write_kubeconfig(tmp_path / "kubeconfig"))
-    args = ["watch", "--source", "kube:replay", "--store", str(store.root)]
+    beat = tmp_path / "beat" / "heartbeat"
+    args = ["watch", "--source", "kube:replay", "--store", str(store.root),
+            "--heartbeat", str(beat)]
     env = {**os.environ, "KUBECONFIG": kubeconfig, "NO_PROXY": "127.0.0.1,localhost",
            "COLUMNS": "200"}
     proc = subprocess.Popen([sys.executable, "-m", "aiops.cli", *args], env=env,
@@ -369,6 +371,10 @@ def test_cli_records_existing_failures_once_and_stops_on_sigterm(
     try:
         detected = until("watching")  # printed once the failures present are recorded
         assert sum(x.startswith("detected ") for x in detected) > 10
+        deadline = time.monotonic() + 10  # the heartbeat a liveness probe reads
+        while not beat.exists():
+            assert time.monotonic() < deadline, "no heartbeat while watching"
+            time.sleep(0.05)
         t0 = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=30) == 0

@@ -114,6 +114,10 @@ class Watcher:
         self.stop_event.wait(duration)
         self.stop()
 
+    def alive(self) -> bool:
+        """Every stream and the diagnoser still running (what a liveness probe asks)."""
+        return bool(self._threads) and all(t.is_alive() for t in self._threads)
+
     def idle(self) -> bool:
         """No diagnosis pending or running."""
         with self._lock:
