@@ -113,6 +113,8 @@ def test_mttd_from_failure_start_or_the_findings_first_seen():
         "rule": "crash-loop", "severity": "critical", "namespace": "todo", "kind": "Pod",
         "name": "todo-chatbot-5d9f-abc", "owner": "Deployment/todo-chatbot",
         "first_seen": T0 + timedelta(minutes=70)}])
+    # a failure already there when the watcher started measures its downtime: left out
+    h.add("detection", 300, rule="oom-killed", failure_start=T0.isoformat(), at_start=True)
     rep = report(h, findings)
     assert rep.value("mttd") == pytest.approx((10 + 30) / 2)
     assert rep.summary.set_index("key").loc["mttd", "n"] == 2

@@ -21,11 +21,15 @@ def mttd_items(inp: KpiInputs) -> pd.DataFrame:
     value = (detection time - failure start) in minutes, where detection time is
     the record's event time and failure start its data.failure_start, else the
     first_seen of the matching finding. NaN when neither is known (not averaged);
-    negative gaps (clock skew) are clipped to 0.
+    negative gaps (clock skew) are clipped to 0. Failures already present when a
+    watcher started (data.at_start) measure the watcher's downtime, not detection:
+    they are left out.
     """
     det = inp.records[inp.records["type"] == "detection"]
     rows = []
     for r in det.itertuples(index=False):
+        if isinstance(r.data, dict) and r.data.get("at_start"):
+            continue
         start = failure_start(r, inp.finding_frame)
         gap = (r.at - start).total_seconds() / 60 if start is not None else float("nan")
         rows.append({"time": r.at, "value": max(gap, 0.0) if gap == gap else gap, "id": r.id,
