@@ -340,9 +340,8 @@ def identity(name: str | None = None, email: str | None = None,
     if not (name and email):
         import git
 
-        try:
-            reader = (git.Repo(repo or ".", search_parent_directories=True).config_reader()
-                      if repo is not False else git.GitConfigParser(read_only=True))
+        try:  # the repository's config, which includes the user's global one
+            reader = git.Repo(repo or ".", search_parent_directories=True).config_reader()
         except (git.InvalidGitRepositoryError, git.NoSuchPathError):
             reader = git.GitConfigParser(
                 [str(Path.home() / ".gitconfig")], read_only=True)
