@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -475,12 +476,7 @@ def run_report(
         for p in (tmp_nb, tmp_html, summary_tmp):
             p.unlink(missing_ok=True)
         result.seconds = time.perf_counter() - t0
-        try:
-            from aiops.reports.index import update_index
-
-            update_index(out_root)
-        except OSError as exc:
-            log.warning("could not update %s/index.html: %s", out_root, exc)
+        _refresh_index(out_root)
     _emit(progress, ReportProgress(name, "done", total, total, str(result.html)))
     return result
 
@@ -603,7 +599,24 @@ def run_reports(
     # Threads suffice: the work happens in the kernels (separate processes) and in
     # nbconvert; each run_report has its own temp files and papermill client.
     with ThreadPoolExecutor(max_workers=n, thread_name_prefix="aiops-report") as pool:
-        return list(pool.map(one, specs))
+        results = list(pool.map(one, specs))
+    _refresh_index(Path(out_dir).expanduser().resolve())  # once more, all runs published
+    return results
+
+
+_INDEX_LOCK = threading.Lock()
+
+
+def _refresh_index(out_root: Path) -> None:
+    """Rebuild reports/index.html. Serialised: reports finishing at the same time
+    must not each write an index scanned before the other's files were published."""
+    try:
+        from aiops.reports.index import update_index
+
+        with _INDEX_LOCK:
+            update_index(out_root)
+    except OSError as exc:
+        log.warning("could not update %s/index.html: %s", out_root, exc)
 
 
 def write_runbooks(out_dir: str | Path, phr_store: Any = None) -> list[Path]:
