@@ -100,7 +100,8 @@ class SnapshotPoller:
         return self.state
 
     def writer(self) -> KubeWriter:
-        raise NotImplementedError("a snapshot cannot be changed")
+        raise ParameterError(f"--execute changes a live cluster; {self.state.source} is a "
+                             "snapshot", "watch with --source kube[:context] to execute")
 
 
 # -- the loop ------------------------------------------------------------------------
