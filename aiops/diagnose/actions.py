@@ -12,14 +12,10 @@ from typing import Any
 
 from aiops.diagnose.finding import Action
 from aiops.kinds import BY_KIND
+from aiops.patches import pointer, value_at
 
 Obj = dict[str, Any]
 
-
-
-def pointer(*parts: object) -> str:
-    """RFC 6901 JSON pointer from path parts ('/' and '~' escaped)."""
-    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in parts)
 
 
 def target_of(obj: Obj) -> dict[str, str]:
@@ -99,23 +95,10 @@ def _rollout_checks(workload: Obj) -> list[str]:
             "all pods Ready and restart counts not increasing for 10 minutes"]
 
 
-def _at(obj: Any, path: tuple[str | int, ...]) -> Any:
-    """The value at a path of keys and list indexes, or None when absent."""
-    cur = obj
-    for p in path:
-        if isinstance(cur, dict) and isinstance(p, str):
-            cur = cur.get(p)
-        elif isinstance(cur, list) and isinstance(p, int) and -len(cur) <= p < len(cur):
-            cur = cur[p]
-        else:
-            return None
-    return cur
-
-
 def patch_field(obj: Obj, path: tuple[str | int, ...], new: Any, *, description: str,
                 tier: str, validate: list[str]) -> Action:
     """Replace (or add) one field anywhere in an object; ints index into lists."""
-    op, inv = _set(pointer(*path), _at(obj, path), new)
+    op, inv = _set(pointer(*path), value_at(obj, path), new)
     return Action("patch", target_of(obj), description, tier, [op], [inv], validate)
 
 

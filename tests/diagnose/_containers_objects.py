@@ -9,9 +9,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from jsonpatch import apply_patch
+
 from aiops.diagnose.finding import Action, Finding
 from aiops.model import ClusterState
-from tests.support.jsonpatch import apply_patch
 
 Obj = dict[str, Any]
 NOW = datetime(2025, 6, 2, 12, 0, tzinfo=UTC)

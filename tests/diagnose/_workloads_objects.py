@@ -8,8 +8,9 @@ import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from jsonpatch import apply_patch
+
 from aiops.model import ClusterState
-from tests.support.jsonpatch import apply_patch
 
 Obj = dict[str, Any]
 NOW = datetime(2026, 11, 23, 8, 0, 0, tzinfo=UTC)

@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from jsonpatch import apply_patch
 
 from aiops.model import ClusterState
 from aiops.usage import USAGE_COLUMNS
-from tests.support.jsonpatch import apply_patch
 
 MI = 2**20
 START = pd.Timestamp("2026-01-01", tz="UTC")

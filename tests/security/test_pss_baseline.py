@@ -16,13 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from jsonpatch import apply_patch
 
 from aiops.model import ClusterState
 from aiops.security import audit, load_checks, load_manifests
 from aiops.security.check import Result
 from aiops.security.checks import pss_baseline as pb
 from aiops.security.exemptions import Config
-from tests.support.jsonpatch import apply_patch
 
 Obj = dict[str, Any]
 SCHEMA_VERSION = "1.33.0"
