@@ -43,7 +43,7 @@ from aiops.diagnose.registry import rule
 from aiops.diagnose.rules._common import as_dict as _dict
 from aiops.diagnose.rules._common import as_list as _list
 from aiops.diagnose.rules.services import backends, describe_backends, selector_fix
-from aiops.model import LogKey
+from aiops.model import ClusterState, LogKey
 
 FAMILY = "logs"
 DOCS_RBAC = "https://kubernetes.io/docs/reference/access-authn-authz/rbac/"
@@ -247,9 +247,24 @@ Sweep = dict[tuple[bool, LogKey], list[int] | None]
 
 
 def _with_hits(ctx: Context) -> list[PodScan]:
-    sweep = ctx.shared(("logs", "sweep"), lambda: _sweep(ctx)) if ctx.whole_cluster \
-        else None
-    return [s for p in ctx.pods() if (s := pod_scan(ctx, p, sweep)) is not None]
+    if not ctx.whole_cluster:
+        return [s for p in ctx.pods() if (s := pod_scan(ctx, p)) is not None]
+    sweep = ctx.shared(("logs", "sweep"), lambda: _sweep(ctx))
+    loud = _loud_pods(ctx.state, sweep)
+    return [s for p in ctx.pods()
+            if _ns_name(p) in loud and (s := pod_scan(ctx, p, sweep)) is not None]
+
+
+def _loud_pods(state: ClusterState, sweep: Sweep) -> set[tuple[str, str]]:
+    """(namespace, pod) of every log the sweep did not find quiet (a keyword in it,
+    or not swept): the other pods' scans find nothing, so they are not made."""
+    out: set[tuple[str, str]] = set()
+    for previous, src in ((False, state.logs), (True, state.previous_logs)):
+        for key in src:
+            if isinstance(key, tuple) and len(key) == 3 and \
+                    sweep.get((previous, key), _UNSWEPT) is not None:
+                out.add((key[0], key[1]))
+    return out
 
 
 def pod_scan(ctx: Context, pod: Obj, sweep: Sweep | None = None) -> PodScan | None:
@@ -297,6 +312,7 @@ def _scan_pod(ctx: Context, pod: Obj, sweep: Sweep | None = None) -> PodScan:
     m = md(pod)
     ns, name = str(m.get("namespace") or ""), str(m.get("name") or "")
     out = PodScan(pod)
+    memo = ctx.shared(("logs", "classified"), dict)  # by line text (`_classify_stamped`)
     for c in ctx.containers(pod):
         if not isinstance(c.name, str) or not c.name:
             continue
@@ -326,7 +342,7 @@ def _scan_pod(ctx: Context, pod: Obj, sweep: Sweep | None = None) -> PodScan:
             start = _offset(ctx, ns, name, c.name, previous, len(lines))
             recent = len(lines) - RECENT_LINES if not previous and _healthy(c) else 0
             _scan_lines(out, c.name, previous, lines, start, max(recent, 0),
-                        None if swept is _UNSWEPT else swept)
+                        None if swept is _UNSWEPT else swept, memo)
     return out
 
 
@@ -446,16 +462,21 @@ def _traceback_end(lines: list[str], i: int) -> tuple[int, re.Match[str] | None]
 
 
 def _scan_lines(out: PodScan, container: str, previous: bool, raw: list[str], start: int,
-                first_counted: int, candidates: list[int] | None = None) -> None:
+                first_counted: int, candidates: list[int] | None = None,
+                memo: dict[tuple[str, bool], Found] | None = None) -> None:
     """Parse only the lines a keyword sweep selects (`candidates` if swept already),
-    plus each traceback's end."""
+    plus each traceback's end. `memo` keeps what a line said by its text with the
+    timestamp taken out (see `_classify_stamped`)."""
     lines = [x if isinstance(x, str) else "" for x in raw]
     inside_until = -1  # last line of the Python traceback being read
     tb_ends: dict[int, re.Match[str]] = {}
+    memo = {} if memo is None else memo
     for i in _candidate_lines(lines) if candidates is None else candidates:
         line = _clean(lines[i][:MAX_LINE])
+        stamp = _TIMESTAMP.search(line, 0, 120)
         # a line before `first_counted` is not recorded: only tracebacks are followed
-        found = _classify(lines, i, line, app=i > inside_until) if i >= first_counted else []
+        found = _classify_stamped(lines, i, line, stamp, i > inside_until, memo) \
+            if i >= first_counted else ()
         if _TB_START in line and i >= inside_until:
             inside_until, exc = _traceback_end(lines, i)
             if exc is not None:
@@ -463,7 +484,7 @@ def _scan_lines(out: PodScan, container: str, previous: bool, raw: list[str], st
         if i in tb_ends:
             found = [f for f in found if f[0] != "app"]
         if found:
-            when = _line_time(line)  # once for the line, whatever it says
+            when = _stamp_time(stamp)  # once for the line, whatever it says
             for kind, data in found:
                 out.add(Hit(kind, container, previous, start + i, line, data, when))
     for j, exc in tb_ends.items():
@@ -474,22 +495,72 @@ def _scan_lines(out: PodScan, container: str, previous: bool, raw: list[str], st
                          "msg": exc.group("msg") or "", "weight": 5}, _line_time(line)))
 
 
-def _classify(lines: list[str], i: int, line: str, *,
-              app: bool) -> list[tuple[str, dict[str, Any]]]:
+Found = list[tuple[str, dict[str, Any]]]
+MEMO_LIMIT = 100_000  # remembered line shapes per state (then the memo starts afresh)
+
+
+def _classify_stamped(lines: list[str], i: int, line: str, stamp: re.Match[str] | None,
+                      app: bool, memo: dict[tuple[str, bool], Found]) -> Found:
+    """`_classify`, remembered by the line's text with its timestamp taken out: a
+    failing container logs the same error again and again, each time stamped anew.
+    What a line says depends on its neighbours only when it names no host itself,
+    and what is parsed may quote the stamp: neither is remembered."""
+    key = (line if stamp is None else line[:stamp.start()] + "\0" + line[stamp.end():], app)
+    found = memo.get(key)
+    if found is not None:
+        return found
+    window = _Window(lines, i)
+    found = _classify(window, line, app=app)
+    if not window.read and not (stamp is not None and _quotes(found, stamp.group(1))):
+        if len(memo) >= MEMO_LIMIT:
+            memo.clear()
+        memo[key] = found
+    return found
+
+
+def _quotes(found: Found, text: str) -> bool:
+    return any(isinstance(v, str) and text in v for _, d in found for v in d.values())
+
+
+def _stamp_time(m: re.Match[str] | None) -> datetime | None:
+    """The time of a `_TIMESTAMP` match (see `_line_time`)."""
+    if m is None:
+        return None
+    t = parse_time(m.group(1).replace(" ", "T").replace(",", "."))
+    if t is not None and t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return t
+
+
+class _Window:
+    """A line's neighbours, joined only when a parser asks for them (and noted: a
+    result read from the line alone may be reused for the same text elsewhere)."""
+
+    __slots__ = ("i", "lines", "read")
+
+    def __init__(self, lines: list[str], i: int) -> None:
+        self.lines, self.i, self.read = lines, i, False
+
+    def __call__(self) -> str:
+        self.read = True
+        return _window(self.lines, self.i)
+
+
+def _classify(window: _Window, line: str, *, app: bool) -> Found:
     """What one line says (possibly several things). `app` is False inside a
     traceback, whose frames are not errors of their own."""
-    found: list[tuple[str, dict[str, Any]]] = []
+    found: Found = []
     text = line.replace('\\"', '"')  # JSON-encoded messages
     low = text.lower()
     if "cannot" in text and "User " in text:
         rb = _parse_rbac(text)
         if rb:
             found.append(("rbac", rb))
-    dns = _parse_dns(text, lines, i, low) if _holds(low, _DNS_WORDS) else None
+    dns = _parse_dns(text, window, low) if _holds(low, _DNS_WORDS) else None
     if dns is not None:
         found.append(("dns", dns))
     elif _holds(low, _CONN_WORDS) and _conn_trigger(text, low):
-        found.append(("conn", _parse_conn(text, lines, i, low)))
+        found.append(("conn", _parse_conn(text, window, low)))
     if app and _TB_START not in line and _holds(low, _APP_WORDS):
         parsed = _parse_app(line, low)
         if parsed:
@@ -512,10 +583,10 @@ def _parse_rbac(text: str) -> dict[str, Any] | None:
             "group": group or "", "namespace": d.get("ns") or "", "cluster": cluster}
 
 
-def _sources(text: str, lines: list[str], i: int) -> Iterator[str]:
+def _sources(text: str, window: Callable[[], str]) -> Iterator[str]:
     """The line, then (only if the caller asks for more) its window."""
     yield text
-    yield _window(lines, i)
+    yield window()
 
 
 def _window(lines: list[str], i: int) -> str:
@@ -538,10 +609,10 @@ def _conn_trigger(text: str, low: str) -> bool:
     return _holds(low, _CONN_LITERALS)
 
 
-def _parse_dns(text: str, lines: list[str], i: int, low: str) -> dict[str, Any] | None:
+def _parse_dns(text: str, window: Callable[[], str], low: str) -> dict[str, Any] | None:
     if not _dns_trigger(text, low) or _COREDNS_QUERY.search(text):
         return None
-    for source in _sources(text, lines, i):
+    for source in _sources(text, window):
         for p in _DNS_HOST:
             m = p.search(source)
             if m and not m.group("host").replace(".", "").isdigit():
@@ -550,11 +621,11 @@ def _parse_dns(text: str, lines: list[str], i: int, low: str) -> dict[str, Any] 
     return {"host": None, "timeout": "timeout" in text.lower()}
 
 
-def _parse_conn(text: str, lines: list[str], i: int, low: str) -> dict[str, Any]:
+def _parse_conn(text: str, window: Callable[[], str], low: str) -> dict[str, Any]:
     refused = "refused" in low or "error 111 " in low or "(111)" in low
     what = "connection refused" if refused else \
         "no route to host" if "route" in low or "ehostunreach" in low else "timeout"
-    for source in _sources(text, lines, i):
+    for source in _sources(text, window):
         for p in _CONN_HOST:
             m = p.search(source)
             if m:
