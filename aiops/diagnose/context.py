@@ -35,6 +35,8 @@ WAITING = "waiting"  # some container (init or app) has a non-empty state.waitin
 FAILED = "failed"
 PENDING = "pending"  # status.phase is Pending or unset
 EVICTED = "evicted"  # status.reason is Evicted
+# no condition of type Ready has status "True" (what Services and controllers count)
+NOT_READY = "not-ready"
 
 
 def waiting_signal(reason: str) -> str:
@@ -50,6 +52,15 @@ def event_signal(reason: str) -> str:
 def _clean_exit(term: Obj) -> bool:
     code = term.get("exitCode")
     return type(code) is int and code == 0 and term.get("reason") == "Completed"
+
+
+def _ready(status: Obj) -> bool:
+    """A pod status with a Ready condition of status "True"."""
+    conds = status.get("conditions")
+    for c in conds if isinstance(conds, list) else ():
+        if isinstance(c, dict) and c.get("type") == "Ready":
+            return c.get("status") == "True"
+    return False
 
 
 def md(o: Obj) -> Obj:
@@ -138,6 +149,8 @@ class _Index:
         self.matching: dict[tuple[str, frozenset[tuple[str, str]]], list[Obj]] = {}
         # (kind, namespace, name) -> its events, sorted as `events` returns them
         self.events: dict[tuple[str, ...], list[Obj]] = {}
+        # event reason -> (kind, namespace, name) of the objects it is about
+        self.event_reasons: dict[str, set[tuple[str, str, str]]] | None = None
 
 
 def _index(state: ClusterState) -> _Index:
@@ -277,7 +290,7 @@ class Context:
         """One pass over the pods (see `pods_with`). The ContainerEntry properties and
         `event_signal` are inlined (this runs for every pod and every pod event)."""
         out: dict[str, set[int]] = defaultdict(set)
-        pending, evicted, waiting_ids, failed = set(), set(), set(), set()
+        pending, evicted, waiting_ids, failed, unready = set(), set(), set(), set(), set()
         by_reason: dict[str, set[int]] = {}  # waiting reason -> its signal's pods
         by_event: dict[str, set[int]] = {}  # event reason -> its signal's pods
         by_object = self.state.events_by_object
@@ -292,6 +305,8 @@ class Context:
                 pending.add(i)
             if status.get("reason") == "Evicted":
                 evicted.add(i)
+            if not _ready(status):
+                unready.add(i)
             for c in self.containers(p):
                 st = c.status
                 state = st.get("state")
@@ -328,7 +343,7 @@ class Context:
                         ids = by_event[r] = out[event_signal(r)]
                     ids.add(i)
         for name, ids in ((PENDING, pending), (EVICTED, evicted), (WAITING, waiting_ids),
-                          (FAILED, failed)):
+                          (FAILED, failed), (NOT_READY, unready)):
             if ids:
                 out[name] |= ids
         return dict(out)
@@ -392,6 +407,20 @@ class Context:
         if type:
             evs = [e for e in evs if e.get("type") == type]
         return list(evs) if evs else []
+
+    def with_event(self, reason: str) -> set[tuple[str, str, str]]:
+        """(kind, namespace, name) of every object of the state that some Event of
+        `reason` is about (whatever the target): a rule that needs such an event
+        tests membership here instead of asking each object for its events."""
+        table = self._idx.event_reasons
+        if table is None:
+            table = self._idx.event_reasons = defaultdict(set)
+            for key, evs in self.state.events_by_object.items():
+                for e in evs:
+                    r = e.get("reason") if isinstance(e, dict) else None
+                    if isinstance(r, str):
+                        table[r].add(key)
+        return table.get(reason, set())
 
     def _sorted_events(self, key: tuple[Any, Any, Any]) -> list[Obj]:
         """An object's events sorted once per state (never to be modified): sorting is

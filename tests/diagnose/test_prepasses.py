@@ -1,0 +1,76 @@
+"""The cheap pre-passes (signals, `objects_where` suspects, objects with an event
+of some reason) only decide which objects a rule looks at; they must never change
+what it finds. Each rule is run again with every pre-pass made to let everything
+through, on the demo cluster and on thousands of malformed ones, and must find
+exactly the same."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from test_robustness import broken_state
+
+from aiops.diagnose import diagnose
+from aiops.diagnose.context import NOT_READY, Context
+from aiops.diagnose.rules.services import _pod_ready
+from aiops.model import ClusterState
+from aiops.sources import open_source
+
+
+class _Everything(set):
+    """A set that holds everything (`with_event` made to let every object through)."""
+
+    def __contains__(self, item: Any) -> bool:
+        return True
+
+
+def _exhaustive(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Context, "pods_with", lambda self, *signals: list(self.pods()))
+    monkeypatch.setattr(Context, "objects_where",
+                        lambda self, kind, key, test: list(self.objects(kind)))
+    monkeypatch.setattr(Context, "with_event", lambda self, reason: _Everything())
+
+
+def _findings(state: ClusterState, **target: Any) -> list[dict[str, Any]]:
+    d = diagnose(state, **target)
+    assert not d.failures, d.failures
+    return d.to_dicts()
+
+
+def _targets(state: ClusterState) -> Iterator[dict[str, Any]]:
+    yield {}
+    for ns in sorted({p["metadata"].get("namespace") or "" for p in state.kind("Pod")
+                      if isinstance(p.get("metadata"), dict)}):
+        yield {"namespace": ns}
+
+
+def test_demo_findings_do_not_depend_on_the_prepasses(monkeypatch) -> None:
+    fast = {str(t): _findings(open_source("demo"), **t) for t in _targets(open_source("demo"))}
+    _exhaustive(monkeypatch)
+    slow = {str(t): _findings(open_source("demo"), **t) for t in _targets(open_source("demo"))}
+    assert fast == slow
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(broken_state())
+def test_malformed_findings_do_not_depend_on_the_prepasses(state: ClusterState) -> None:
+    fast = _findings(state)
+    with pytest.MonkeyPatch.context() as mp:
+        _exhaustive(mp)
+        slow = _findings(copy.deepcopy(state))
+    assert fast == slow
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+@given(broken_state())
+def test_signals_and_event_index_match_a_plain_reading(state: ClusterState) -> None:
+    ctx = Context(state)
+    assert ctx.pods_with(NOT_READY) == [p for p in state.kind("Pod") if not _pod_ready(p)]
+    for reason in ("Failed", "FailedCreate", "Unhealthy"):
+        plain = {key for key, evs in state.events_by_object.items()
+                 if any(isinstance(e, dict) and e.get("reason") == reason for e in evs)}
+        assert ctx.with_event(reason) == plain
