@@ -13,10 +13,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from aiops.diagnose.finding import Evidence, Finding, Remediation
 from aiops.diagnose.registry import RULES
@@ -44,9 +45,12 @@ def waiting_signal(reason: str) -> str:
     return f"waiting:{reason}"
 
 
+_EVENT = "event:"
+
+
 def event_signal(reason: str) -> str:
     """The signal of a pod that some Event of `reason` is about."""
-    return f"event:{reason}"
+    return f"{_EVENT}{reason}"
 
 
 def _clean_exit(term: Obj) -> bool:
@@ -90,9 +94,10 @@ class Target:
     workload: tuple[str, str] | None = None  # (kind, name)
 
 
-@dataclass(frozen=True)
-class ContainerEntry:
-    """A container's spec and status side by side."""
+class ContainerEntry(NamedTuple):
+    """A container's spec and status side by side (a named tuple: every pod's are
+    made on a first triage, and a tuple is made several times faster than a
+    frozen dataclass)."""
 
     name: str
     spec: Obj
@@ -151,6 +156,8 @@ class _Index:
         self.events: dict[tuple[str, ...], list[Obj]] = {}
         # event reason -> (kind, namespace, name) of the objects it is about
         self.event_reasons: dict[str, set[tuple[str, str, str]]] | None = None
+        # (kind, namespace, name) -> ids of the pods of the state with that key
+        self.pods_by_key: dict[tuple[Any, Any, Any], set[int]] | None = None
 
 
 def _index(state: ClusterState) -> _Index:
@@ -271,12 +278,34 @@ class Context:
         table = self._signals()
         ids: set[int] = set()
         for s in signals:
-            ids |= table.get(s, set())
+            if s.startswith(_EVENT):
+                ids |= self._event_ids(s[len(_EVENT):])
+            else:
+                ids |= table.get(s, set())
         return [p for p in self._pods if id(p) in ids] if ids else []
+
+    def _event_ids(self, reason: str) -> set[int]:
+        """Ids of the pods of the state some Event of `reason` is about."""
+        by_key = self._idx.pods_by_key
+        if by_key is None:
+            by_key = self._idx.pods_by_key = defaultdict(set)
+            for p in self.state.kind("Pod"):
+                if isinstance(p, dict):
+                    m = md(p)
+                    key = (p.get("kind") or "", m.get("namespace") or "", m.get("name") or "")
+                    with suppress(TypeError):  # an unhashable name: no event is about it
+                        by_key[key].add(id(p))
+        out: set[int] = set()
+        for key in self.with_event(reason):
+            found = by_key.get(key)
+            if found:
+                out |= found
+        return out
 
     def _signals(self) -> dict[str, set[int]]:
         """Signal -> pod ids: read for every pod of the state once a whole-cluster
-        diagnosis asks (and kept); before that, for the in-scope pods only."""
+        diagnosis asks (and kept); before that, for the in-scope pods only. Event
+        signals are not in it: `_event_ids` answers them from `with_event`."""
         if self._idx.signals is not None:
             return self._idx.signals
         if self.whole_cluster:
@@ -287,13 +316,11 @@ class Context:
         return self._scope_signals
 
     def _read_signals(self, pods: list[Obj]) -> dict[str, set[int]]:
-        """One pass over the pods (see `pods_with`). The ContainerEntry properties and
-        `event_signal` are inlined (this runs for every pod and every pod event)."""
+        """One pass over the pods (see `pods_with`). The ContainerEntry properties are
+        inlined (this runs for every pod)."""
         out: dict[str, set[int]] = defaultdict(set)
         pending, evicted, waiting_ids, failed, unready = set(), set(), set(), set(), set()
         by_reason: dict[str, set[int]] = {}  # waiting reason -> its signal's pods
-        by_event: dict[str, set[int]] = {}  # event reason -> its signal's pods
-        by_object = self.state.events_by_object
         for p in pods:
             if not isinstance(p, dict):
                 continue
@@ -327,21 +354,6 @@ class Context:
                 term = last.get("terminated") if isinstance(last, dict) else None
                 if isinstance(term, dict) and term and not _clean_exit(term):
                     failed.add(i)
-            m = p.get("metadata")
-            if not isinstance(m, dict):
-                m = {}
-            key = (p.get("kind") or "", m.get("namespace") or "", m.get("name") or "")
-            try:
-                evs = by_object.get(key, ())  # what `events(pod)` reads
-            except TypeError:  # an unhashable name: no event can be about it
-                evs = ()
-            for e in evs:
-                r = e.get("reason") if isinstance(e, dict) else None
-                if isinstance(r, str):
-                    ids = by_event.get(r)
-                    if ids is None:
-                        ids = by_event[r] = out[event_signal(r)]
-                    ids.add(i)
         for name, ids in ((PENDING, pending), (EVICTED, evicted), (WAITING, waiting_ids),
                           (FAILED, failed), (NOT_READY, unready)):
             if ids:
