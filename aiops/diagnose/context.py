@@ -154,8 +154,6 @@ class _Index:
         self.matching: dict[tuple[str, frozenset[tuple[str, str]]], list[Obj]] = {}
         # (kind, namespace, name) -> its events, sorted as `events` returns them
         self.events: dict[tuple[str, ...], list[Obj]] = {}
-        # event reason -> (kind, namespace, name) of the objects it is about
-        self.event_reasons: dict[str, set[tuple[str, str, str]]] | None = None
         # (kind, namespace, name) -> ids of the pods of the state with that key
         self.pods_by_key: dict[tuple[Any, Any, Any], set[int]] | None = None
 
@@ -424,15 +422,7 @@ class Context:
         """(kind, namespace, name) of every object of the state that some Event of
         `reason` is about (whatever the target): a rule that needs such an event
         tests membership here instead of asking each object for its events."""
-        table = self._idx.event_reasons
-        if table is None:
-            table = self._idx.event_reasons = defaultdict(set)
-            for key, evs in self.state.events_by_object.items():
-                for e in evs:
-                    r = e.get("reason") if isinstance(e, dict) else None
-                    if isinstance(r, str):
-                        table[r].add(key)
-        return table.get(reason, set())
+        return self.state.events_by_reason.get(reason, set())
 
     def _sorted_events(self, key: tuple[Any, Any, Any]) -> list[Obj]:
         """An object's events sorted once per state (never to be modified): sorting is
