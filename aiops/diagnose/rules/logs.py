@@ -472,12 +472,22 @@ def _scan_lines(out: PodScan, container: str, previous: bool, raw: list[str], st
     inside_until = -1  # last line of the Python traceback being read
     tb_ends: dict[int, re.Match[str]] = {}
     memo = {} if memo is None else memo
+    search = _TIMESTAMP.search
     for i in _candidate_lines(lines) if candidates is None else candidates:
-        line = _clean(lines[i][:MAX_LINE])
-        stamp = _TIMESTAMP.search(line, 0, 120)
+        line = lines[i][:MAX_LINE]
+        if not (line.isascii() and line.isprintable()):  # `_clean`'s own test, inlined
+            line = _clean(line)
+        stamp = search(line, 0, 120)
         # a line before `first_counted` is not recorded: only tracebacks are followed
-        found = _classify_stamped(lines, i, line, stamp, i > inside_until, memo) \
-            if i >= first_counted else ()
+        if i < first_counted:
+            found: Found | tuple[()] = ()
+        else:  # `_classify_stamped`'s memo look-up, inlined (most lines are repeats)
+            app = i > inside_until
+            key = (line if stamp is None else
+                   f"{line[:stamp.start()]}\0{line[stamp.end():]}", app)
+            found = memo.get(key)
+            if found is None:
+                found = _classify_stamped(lines, i, line, stamp, app, memo)
         if _TB_START in line and i >= inside_until:
             inside_until, exc = _traceback_end(lines, i)
             if exc is not None:
@@ -506,7 +516,7 @@ def _classify_stamped(lines: list[str], i: int, line: str, stamp: re.Match[str] 
     failing container logs the same error again and again, each time stamped anew.
     What a line says depends on its neighbours only when it names no host itself,
     and what is parsed may quote the stamp: neither is remembered."""
-    key = (line if stamp is None else line[:stamp.start()] + "\0" + line[stamp.end():], app)
+    key = (line if stamp is None else f"{line[:stamp.start()]}\0{line[stamp.end():]}", app)
     found = memo.get(key)
     if found is not None:
         return found
