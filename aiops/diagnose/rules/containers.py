@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+from itertools import repeat
 from typing import Any
 
 from aiops.diagnose.actions import delete_pod, manual, pod_spec_of, set_container_fields
@@ -216,28 +217,108 @@ class LogQuote:
         return self.lines[-1][1].strip()
 
 
-def decisive_lines(lines: list[str]) -> tuple[list[int], str]:
+# What a line head matches, as bits (`line_marks`); `decisive_lines` picks by them.
+PANIC, EXCEPTION, TRACEBACK, ERROR = 1, 2, 4, 8
+# A line's marks only depend on its ASCII digits being digits, not which ones: no
+# pattern above has a digit literal, and every class (\d, \w, \s, \b, [^']...)
+# holds all ten or none; so lines differing in stamps, ids and addresses share one.
+_DIGITS = bytes.maketrans(b"0123456789", b"0000000000")
+MARKS_LIMIT = 1 << 14  # remembered line shapes per state (then the memo starts afresh)
+MARKS_LINE_CHARS = 1024  # a longer head is classified afresh each time (memo size)
+Marks = dict[bytes, int]
+
+
+def line_marks(head: str) -> int:
+    """The patterns one line head matches: PANIC | EXCEPTION | TRACEBACK | ERROR."""
+    return ((PANIC if _PANIC.search(head) else 0) | (EXCEPTION if _EXC.search(head) else 0)
+            | (TRACEBACK if _TRACEBACK.search(head) else 0)
+            | (ERROR if error_line(head) else 0))
+
+
+def _marks(lines: list[str], memo: Marks | None, joined: bytes | None = None) -> list[int]:
+    """`line_marks` of each line's head, remembered in `memo` by the head's UTF-8
+    bytes with every ASCII digit made 0 (see `_DIGITS`): a crash loop repeats one
+    error, and the replicas of a workload log the same lines, stamped anew. A
+    line's marks never depend on its neighbours. `joined` is `_log_key(lines)`: the
+    keys of all lines in one go, when no line is longer than MARKS_LINE_CHARS."""
+    if memo is None:
+        return [line_marks(ln[:SCAN_LINE_CHARS]) for ln in lines]
+    if not lines:
+        return []
+    if joined is None:
+        joined = _log_key(lines)
+    if joined is None or max(map(len, lines)) > MARKS_LINE_CHARS:
+        return [_marks_of(ln[:SCAN_LINE_CHARS], memo) for ln in lines]
+    keys = joined.split(b"\n")  # each line is its own head
+    marks = list(map(memo.get, keys, repeat(-1)))
+    if -1 in marks:  # shapes not seen yet
+        for i, m in enumerate(marks):
+            if m == -1:
+                marks[i] = _marks_of(lines[i], memo, keys[i])
+    return marks
+
+
+def _log_key(lines: list[str]) -> bytes | None:
+    """The lines joined by newlines, UTF-8 with every ASCII digit made 0: equal keys,
+    equal marks line by line. None if a line holds a newline (the join would be
+    ambiguous)."""
+    joined = "\n".join(lines).encode("utf-8", "surrogatepass").translate(_DIGITS)
+    return joined if joined.count(b"\n") == len(lines) - 1 else None
+
+
+def _marks_of(head: str, memo: Marks, key: bytes | None = None) -> int:
+    """`line_marks(head)` through `memo` (long heads are not remembered)."""
+    if len(head) > MARKS_LINE_CHARS:
+        return line_marks(head)
+    if key is None:
+        key = head.encode("utf-8", "surrogatepass").translate(_DIGITS)
+    m = memo.get(key)
+    if m is None:
+        if len(memo) >= MARKS_LIMIT:
+            memo.clear()
+        m = memo[key] = line_marks(head)
+    return m
+
+
+def decisive_lines(lines: list[str], memo: Marks | None = None) -> tuple[list[int], str]:
     """Indexes of the lines that explain a crash: the last panic, else the last
     exception (with its traceback header and a final error line after it), else
-    the last error/fatal line."""
-    heads = [ln[:SCAN_LINE_CHARS] for ln in lines]
-    panic = _last(heads, _PANIC)
-    if panic is not None:
-        return [panic], "panic"
-    exc = _last(heads, _EXC)
-    if exc is not None:
+    the last error/fatal line. `memo` (per state) remembers each line's marks."""
+    return decisive_lines_keyed(lines, memo, None)
+
+
+def decisive_lines_keyed(lines: list[str], memo: Marks | None,
+                         joined: bytes | None) -> tuple[list[int], str]:
+    """`decisive_lines`, given `_log_key(lines)` if already made."""
+    marks = _marks(lines, memo, joined)
+    present = 0  # the bits some line has: a pattern no line matches is not looked for
+    for m in set(marks):
+        present |= m
+    if not present:
+        return [], ""
+    if present & PANIC:
+        return [_last_marked(marks, PANIC, len(marks))], "panic"
+    if present & EXCEPTION:
+        exc = _last_marked(marks, EXCEPTION, len(marks))
         picked = [exc]
-        tb = _last(heads[:exc], _TRACEBACK)
-        if tb is not None:
+        tb = _last_marked(marks, TRACEBACK, exc) if present & TRACEBACK else -1
+        if tb >= 0:
             picked.insert(0, tb)
-        after = _last(heads[exc + 1:], error_line)
-        if after is not None:
-            picked.append(exc + 1 + after)
+        after = _last_marked(marks, ERROR, len(marks)) if present & ERROR else -1
+        if after > exc:
+            picked.append(after)
         return picked, "exception"
-    err = _last(heads, error_line)
-    if err is not None:
-        return [err], "error"
+    if present & ERROR:
+        return [_last_marked(marks, ERROR, len(marks))], "error"
     return [], ""
+
+
+def _last_marked(marks: list[int], bit: int, end: int) -> int:
+    """Index of the last of `marks[:end]` with `bit` set, -1 if none."""
+    for i in range(end - 1, -1, -1):
+        if marks[i] & bit:
+            return i
+    return -1
 
 
 def _last(lines: list[str], pat: re.Pattern[str] | Callable[[str], bool]) -> int | None:
@@ -284,18 +365,55 @@ def _quote_log(ctx: Context, ns: str, name: str, container: str, prefer_previous
                tail: int) -> LogQuote:
     order = (True, False) if prefer_previous else (False, True)
     fallback: LogQuote | None = None
+    memo: Marks = ctx.shared(("containers", "line-marks"), dict)  # by line shape
     for previous in order:
         lines = ctx.log_lines(ns, name, container, previous=previous)
         if not lines:
             continue
         base = log_base(ctx, ns, name, container, previous)
-        idx, kind = decisive_lines(lines)
+        idx, kind = _decisive(ctx, (ns, name, container, previous), lines, memo)
         if idx:
             return LogQuote(tuple((base + i, lines[i]) for i in idx), kind, previous)
         if fallback is None and tail:
             keep = [i for i, ln in enumerate(lines) if ln.strip()][-tail:]
             fallback = LogQuote(tuple((base + i, lines[i]) for i in keep), "tail", previous)
     return fallback or LogQuote((), "", prefer_previous)
+
+
+class _LogShapes:
+    """`decisive_lines` by `_log_key`: the replicas of a workload, and one container
+    run after run, log the same lines stamped anew. Kept per state, up to
+    SHAPES_BYTES of keys (then it starts afresh)."""
+
+    def __init__(self) -> None:
+        self.found: dict[bytes, tuple[list[int], str]] = {}
+        self.size = 0  # bytes of the keys kept
+        self.by_log: dict[tuple[str, str, str, bool], tuple[list[int], str]] = {}
+
+
+SHAPES_BYTES = 32 << 20
+
+
+def _decisive(ctx: Context, log: tuple[str, str, str, bool], lines: list[str],
+              memo: Marks) -> tuple[list[int], str]:
+    """`decisive_lines(lines, memo)` of the log `log` (namespace, pod, container,
+    previous), once per log and state, and once per log shape."""
+    shapes: _LogShapes = ctx.shared(("containers", "log-shapes"), _LogShapes)
+    hit = shapes.by_log.get(log)
+    if hit is not None:
+        return hit
+    key = _log_key(lines)
+    hit = shapes.found.get(key) if key is not None else None
+    if hit is None:
+        hit = decisive_lines_keyed(lines, memo, key)
+        if key is not None:
+            if shapes.size + len(key) > SHAPES_BYTES:
+                shapes.found.clear()
+                shapes.size = 0
+            shapes.found[key] = hit
+            shapes.size += len(key)
+    shapes.by_log[log] = hit
+    return hit
 
 
 def _log_ev(container: str, q: LogQuote) -> list[Evidence]:

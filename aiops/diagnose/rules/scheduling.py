@@ -244,18 +244,67 @@ def _node_usage(ctx: Context) -> dict[str, dict[str, float]]:
 
 
 def _sum_node_usage(ctx: Context) -> dict[str, dict[str, float]]:
-    used: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    """Each placed, unfinished pod's `pod_requests` added to its node's, in pod order.
+    The replicas of a template request alike: `pod_requests` is worked out once per
+    `_requests_key` (for this pass only) and reused."""
+    used: dict[str, dict[str, float]] = {}
+    seen: dict[tuple[Any, ...], dict[str, float]] = {}
     for p in ctx.state.kind("Pod"):
         if not isinstance(p, dict):
             continue
-        node = _d(p.get("spec")).get("nodeName")
+        spec = p.get("spec")
+        node = spec.get("nodeName") if isinstance(spec, dict) else None
         if not isinstance(node, str) or not node:
             continue
-        if _d(p.get("status")).get("phase") in ("Succeeded", "Failed"):
+        status = p.get("status")
+        if isinstance(status, dict) and status.get("phase") in ("Succeeded", "Failed"):
             continue
-        for k, v in pod_requests(p).items():
-            used[node][k] += v
+        key = _requests_key(spec)  # type: ignore[arg-type]  # a dict: it has a nodeName
+        req = seen.get(key) if key is not None else None
+        if req is None:
+            req = pod_requests(p)
+            if key is not None:
+                seen[key] = req
+        into = used.get(node)
+        if into is None:
+            into = used[node] = {}
+        for k, v in req.items():
+            into[k] = into.get(k, 0.0) + v
     return used
+
+
+def _requests_key(spec: Obj) -> tuple[Any, ...] | None:
+    """Everything `pod_requests` reads of a pod spec (each container's limits and
+    requests, whether an init container is a sidecar, the overhead) as a hashable
+    key; None unless every resource name and quantity is text, as the API gives
+    them (1, 1.0 and True are equal keys but not the same resource name)."""
+    parts: list[Any] = []
+    for section in ("initContainers", "containers"):
+        cs = spec.get(section)
+        for c in cs if isinstance(cs, list) else ():
+            if not isinstance(c, dict):
+                continue
+            res = c.get("resources")
+            res = res if isinstance(res, dict) else {}
+            lim, req = _text_items(res.get("limits")), _text_items(res.get("requests"))
+            if lim is None or req is None:
+                return None
+            parts.append((section == "initContainers" and c.get("restartPolicy") == "Always",
+                          lim, req))
+        parts.append(section)  # where the section ends
+    over = _text_items(spec.get("overhead"))
+    return None if over is None else (*parts, over)
+
+
+def _text_items(v: Any) -> tuple[tuple[str, str], ...] | None:
+    """A map's items as `_d` reads it ({} for a non-map); None if a key or value is
+    not text."""
+    if not isinstance(v, dict):
+        return ()
+    for k, x in v.items():
+        if type(k) is not str or type(x) is not str:
+            return None
+    return tuple(v.items())
 
 
 def _short_resources(s: Stuck) -> list[tuple[str, int | None]]:
