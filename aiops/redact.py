@@ -40,10 +40,20 @@ def is_sensitive_key(name: str) -> bool:
     return bool(_SENSITIVE_KEY.search(name or ""))
 
 
+# every `_TEXT_PATTERNS` match holds one of these (in lower case, for ASCII text,
+# where the patterns' case folding is exactly `lower()`)
+_TEXT_CLUES = ("passw", "secret", "token", "api", "credential", "bearer", "sk-", "ghp_",
+               "akia", "://")
+
+
 def mask_text(text: str) -> str:
     """Replace credential-looking values in free text by <redacted>."""
     if not text:
         return text
+    if text.isascii():  # most text holds no clue: skip the four substitutions
+        low = text.lower()
+        if not any(c in low for c in _TEXT_CLUES):
+            return text
     for pat in _TEXT_PATTERNS:
         text = pat.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
     return text
