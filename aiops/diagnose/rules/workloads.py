@@ -17,6 +17,7 @@ from typing import Any
 
 from aiops.diagnose.actions import manual, patch_field, rollout_undo, set_container_fields
 from aiops.diagnose.context import (
+    NOT_READY,
     Context,
     Obj,
     earliest,
@@ -238,17 +239,22 @@ def _selector_text(w: Obj) -> str:
 
 
 def _available(w: Obj) -> tuple[int, int] | None:
-    """(desired, available) of a Deployment, StatefulSet or DaemonSet."""
-    spec, st, kind = _d(w.get("spec")), _d(w.get("status")), w.get("kind")
+    """(desired, available) of a Deployment, StatefulSet or DaemonSet (accessors
+    inlined: the replica pre-pass reads it for every workload)."""
+    spec, st, kind = w.get("spec"), w.get("status"), w.get("kind")
+    if not isinstance(st, dict):
+        st = {}
     if kind == "DaemonSet":
         desired = _int(st.get("desiredNumberScheduled"))
         return (desired, _int(st.get("numberAvailable")) or 0) if desired is not None else None
+    if not isinstance(spec, dict):
+        spec = {}
     desired = _int(spec.get("replicas")) if "replicas" in spec else 1
     if desired is None:
         return None
-    avail = _int(st.get("availableReplicas"))
-    if avail is None and kind == "StatefulSet":
-        avail = _int(st.get("readyReplicas"))
+    avail = st.get("availableReplicas")
+    if not (isinstance(avail, int) and not isinstance(avail, bool)):
+        avail = _int(st.get("readyReplicas")) if kind == "StatefulSet" else None
     return desired, avail or 0
 
 
@@ -268,13 +274,26 @@ def _workload_pods(ctx: Context, kids: _Children, w: Obj) -> list[Obj]:
 def rollout_stuck(ctx: Context) -> Iterator[Finding]:
     """A new revision whose pods never become ready: rolling back restores service."""
     kids = _Children(ctx)
-    for dep in ctx.objects_where("Deployment", "workloads:rollout",
-                                 lambda d: _rollout_suspect(kids, d)):
+    unready = _UnreadyPods.of(ctx) if ctx.whole_cluster else None
+    test = (lambda d: _rollout_suspect(kids, d)) if unready is None \
+        else (lambda d: _rollout_suspect_fast(kids, unready, d))
+    for dep in ctx.objects_where("Deployment", "workloads:rollout", test):
         if not isinstance(dep, dict) or _d(dep.get("spec")).get("paused") is True:
             continue
-        found = _stuck_rollout(ctx, kids, dep)
+        found = _stuck_rollout(ctx, kids, dep, unready)
         if found is not None:
             yield found
+
+
+def _deadline_passed(dep: Obj) -> bool:
+    """The Progressing condition says ProgressDeadlineExceeded (`_condition` inlined:
+    the whole-cluster pre-pass reads it for every Deployment)."""
+    st = dep.get("status")
+    conds = st.get("conditions") if isinstance(st, dict) else None
+    for c in conds if isinstance(conds, list) else ():
+        if isinstance(c, dict) and c.get("type") == "Progressing":
+            return c.get("status") == "False" and c.get("reason") == "ProgressDeadlineExceeded"
+    return False
 
 
 def _rollout_suspect(kids: _Children, dep: Any) -> bool:
@@ -282,15 +301,87 @@ def _rollout_suspect(kids: _Children, dep: Any) -> bool:
     some ReplicaSet of the Deployment has a pod that is not ready."""
     if not isinstance(dep, dict) or _d(dep.get("spec")).get("paused") is True:
         return False
-    prog = _condition(dep, "Progressing")
-    if prog.get("status") == "False" and prog.get("reason") == "ProgressDeadlineExceeded":
+    if _deadline_passed(dep):
         return True
     ns = _ns(dep)
     return any(not _ready(p) for rs in kids.of("ReplicaSet", ns, "Deployment", _name(dep))
                for p in kids.of("Pod", ns, "ReplicaSet", _name(rs)))
 
 
-def _stuck_rollout(ctx: Context, kids: _Children, dep: Obj) -> Finding | None:
+def _rollout_suspect_fast(kids: _Children, unready: _UnreadyPods,
+                          dep: Any) -> bool:
+    """`_rollout_suspect` answered from the few not-ready pods up instead of from every
+    Deployment down through its ReplicaSets and their pods; and, as `_stuck_rollout`
+    reports no deadline only when an older ReplicaSet still serves, some ReplicaSet of
+    the Deployment must have available replicas and another beside it."""
+    if not isinstance(dep, dict):
+        return False
+    spec = dep.get("spec")
+    if isinstance(spec, dict) and spec.get("paused") is True:
+        return False
+    if _deadline_passed(dep):
+        return True
+    ns, name = _ns(dep), _name(dep)
+    if (ns, name) not in unready.deployments:
+        return False
+    rses = kids.of("ReplicaSet", ns, "Deployment", name)
+    return len(rses) > 1 and any((_int(_d(r.get("status")).get("availableReplicas")) or 0) > 0
+                                 for r in rses)
+
+
+class _UnreadyPods:
+    """The pods `ctx.pods_with(NOT_READY)` gives a whole-cluster diagnosis, by the
+    (namespace, kind, name) of their controller, and the (namespace, name) of the
+    Deployments controlling the ReplicaSets among those: what the rollout and replica
+    rules read of the pods, found from the few not-ready pods up instead of from every
+    workload down. Namespaces are matched as `in_namespace` files objects
+    (`metadata.namespace or ""`), so `_Children` lists the same pods, less the ready."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.by_owner: dict[tuple[str, str, str], list[Obj]] = defaultdict(list)
+        self.deployments: set[tuple[str, str]] = set()
+        for p in ctx.pods_with(NOT_READY):
+            ns = md(p).get("namespace") or ""
+            c = _controller(p) if isinstance(ns, str) else None
+            if c is not None:
+                self.by_owner[(ns, *c)].append(p)
+        named: dict[str, dict[str, list[Obj]]] = {}  # namespace -> name -> ReplicaSets
+        for ns, kind, rs_name in self.by_owner:
+            if kind != "ReplicaSet":
+                continue
+            if ns not in named:
+                named[ns] = defaultdict(list)
+                for rs in ctx.in_namespace("ReplicaSet", ns):
+                    if isinstance(rs, dict):
+                        named[ns][_name(rs)].append(rs)
+            for rs in named[ns].get(rs_name, ()):
+                owner = _controller(rs)
+                if owner is not None and owner[0] == "Deployment":
+                    self.deployments.add((ns, owner[1]))
+
+    @staticmethod
+    def of(ctx: Context) -> _UnreadyPods:
+        """Built once per state, for a whole-cluster diagnosis only (`pods_with` is
+        scoped otherwise)."""
+        assert ctx.whole_cluster
+        return ctx.shared(("workloads", "unready-pods"), lambda: _UnreadyPods(ctx))
+
+    def owned(self, ns: str, kind: str, name: str) -> list[Obj]:
+        """Those of them the controller controls, in state order (what
+        `_Children.of("Pod", ns, kind, name)` lists, less ready pods)."""
+        return self.by_owner.get((ns, kind, name), [])
+
+    def of_workload(self, kids: _Children, w: Obj) -> list[Obj]:
+        """`_workload_pods` less ready pods, in the same order."""
+        ns, kind, name = _ns(w), str(w.get("kind")), _name(w)
+        if kind != "Deployment":
+            return list(self.owned(ns, kind, name))
+        return [p for rs in kids.of("ReplicaSet", ns, "Deployment", name)
+                for p in self.owned(ns, "ReplicaSet", _name(rs))]
+
+
+def _stuck_rollout(ctx: Context, kids: _Children, dep: Obj,
+                   unready: _UnreadyPods | None) -> Finding | None:
     ns, name = _ns(dep), _name(dep)
     prog = _condition(dep, "Progressing")
     deadline = prog.get("status") == "False" and prog.get("reason") == "ProgressDeadlineExceeded"
@@ -301,7 +392,9 @@ def _stuck_rollout(ctx: Context, kids: _Children, dep: Obj) -> Finding | None:
     older = [r for r in rses if new is not None and _revision(r) < _revision(new)]
     prev = next((r for r in older if (_int(_d(r.get("status")).get("availableReplicas")) or 0)
                  > 0), older[0] if older else None)
-    new_pods = kids.of("Pod", ns, "ReplicaSet", _name(new)) if new else []
+    # only the not-ready ones are read: for the whole cluster, those are indexed
+    new_pods = [] if new is None else kids.of("Pod", ns, "ReplicaSet", _name(new)) \
+        if unready is None else unready.owned(ns, "ReplicaSet", _name(new))
     serving = prev is not None and (_int(_d(prev.get("status")).get("availableReplicas"))
                                     or 0) > 0
     if not deadline and not serving:
@@ -401,10 +494,11 @@ def _undo_action(dep: Obj, new: Obj | None, prev: Obj | None, new_imgs: dict[str
 def replicas_unavailable(ctx: Context) -> Iterator[Finding]:
     """Fewer replicas serve than asked for; the pods' states say why."""
     kids = _Children(ctx)
+    unready = _UnreadyPods.of(ctx) if ctx.whole_cluster else None
     for kind in ("Deployment", "StatefulSet", "DaemonSet"):
         for w in ctx.objects_where(kind, "workloads:unavailable", _short_of_replicas):
             if isinstance(w, dict):
-                f = _unavailable(ctx, kids, w)
+                f = _unavailable(ctx, kids, w, unready)
                 if f is not None:
                     yield f
 
@@ -415,13 +509,18 @@ def _short_of_replicas(w: Any) -> bool:
     return counts is not None and counts[0] > 0 and counts[1] < counts[0]
 
 
-def _unavailable(ctx: Context, kids: _Children, w: Obj) -> Finding | None:
+def _unavailable(ctx: Context, kids: _Children, w: Obj,
+                 unready: _UnreadyPods | None) -> Finding | None:
     counts = _available(w)
     if counts is None or counts[0] <= 0 or counts[1] >= counts[0]:
         return None
     desired, available = counts
-    pods = _workload_pods(ctx, kids, w)
-    states = sorted((pod_state(ctx, p) for p in pods if not _ready(p)),
+    if unready is None:
+        pods = looked = _workload_pods(ctx, kids, w)
+    else:  # only the not-ready pods are read, and whether there are any pods at all
+        looked = unready.of_workload(kids, w)
+        pods = looked or _workload_pods(ctx, kids, w)
+    states = sorted((pod_state(ctx, p) for p in looked if not _ready(p)),
                     key=lambda s: not s.failing)
     if states and not any(s.failing for s in states) \
             and all(_young(ctx, s.pod) for s in states):
@@ -466,7 +565,7 @@ def _unavailable(ctx: Context, kids: _Children, w: Obj) -> Finding | None:
 def quota_exceeded(ctx: Context) -> Iterator[Finding]:
     """Admission rejects the pods, so the controller never gets any to run."""
     kids = _Children(ctx)
-    suspects = ctx.shared(("workloads", "quota"), lambda: _quota_suspects(ctx, kids)) \
+    suspects = ctx.shared(("workloads", "quota"), lambda: _cluster_quota_suspects(ctx)) \
         if ctx.whole_cluster else _quota_suspects(ctx, kids)
     for obj in suspects:
         f = _quota_finding(ctx, obj)
@@ -488,6 +587,55 @@ def _quota_suspects(ctx: Context, kids: _Children) -> list[Obj]:
                 or _condition(obj, "ReplicaFailure").get("status") == "True":
             out.append(obj)
     return out
+
+
+def _cluster_quota_suspects(ctx: Context) -> list[Obj]:
+    """`_quota_suspects` for the whole cluster (a test holds them equal), in one tight
+    pass over the ~10^4 creators: each is in `ctx.objects` there (those `_creators`
+    finds again through their owners are skipped as seen), and its events are looked
+    up as `ctx.events` does, without sorting or copying them."""
+    by_object = ctx.state.events_by_object
+    seen: set[tuple[str, str, str]] = set()
+    out = []
+    for kind in ("ReplicaSet", "StatefulSet", "Job", "DaemonSet"):
+        for obj in ctx.objects(kind):
+            if not isinstance(obj, dict):
+                continue
+            m = obj.get("metadata")
+            if not isinstance(m, dict):
+                m = {}
+            ns, name, k = m.get("namespace"), m.get("name"), obj.get("kind")
+            key = (str(k), ns if isinstance(ns, str) else "", name if isinstance(name, str)
+                   else "")
+            if key in seen:
+                continue
+            seen.add(key)
+            # the key `ctx.events` looks up is the same tuple when all three are text
+            evs = by_object.get(key if type(k) is str and type(ns) is str
+                                and type(name) is str else (k or "", ns or "", name or ""))
+            if (evs and any(e.get("reason") == "FailedCreate" for e in evs)) \
+                    or _replica_failure(obj):
+                out.append(obj)
+    return out
+
+
+def _has_event(ctx: Context, obj: Obj, reasons: tuple[str, ...]) -> bool:
+    """Some event of one of `reasons` is about `obj` (what a non-empty `ctx.events(obj,
+    reason=r)` says), looked up without sorting or copying the object's events."""
+    m = md(obj)
+    evs = ctx.state.events_by_object.get(
+        (obj.get("kind") or "", m.get("namespace") or "", m.get("name") or ""))
+    return bool(evs) and any(e.get("reason") in reasons for e in evs)
+
+
+def _replica_failure(obj: Obj) -> bool:
+    """A ReplicaFailure condition of status "True" (`_condition` inlined)."""
+    st = obj.get("status")
+    conds = st.get("conditions") if isinstance(st, dict) else None
+    for c in conds if isinstance(conds, list) else ():
+        if isinstance(c, dict) and c.get("type") == "ReplicaFailure":
+            return c.get("status") == "True"
+    return False
 
 
 def _creators(ctx: Context, kids: _Children) -> Iterator[Obj]:
@@ -611,6 +759,9 @@ def _job_failed(job: Obj) -> Obj:
     return {}
 
 
+_JOB_ENDED = ("BackoffLimitExceeded", "DeadlineExceeded")
+
+
 def _job_complete(job: Obj) -> bool:
     return _condition(job, "Complete").get("status") == "True"
 
@@ -654,8 +805,7 @@ def _log_tail(ctx: Context, pod: Obj, container: str) -> list[Evidence]:
 def job_failed(ctx: Context) -> Iterator[Finding]:
     """A failed Job will not retry: its pods' exit codes and last log lines say why."""
     kids = _Children(ctx)
-    for job in ctx.objects_where("Job", "workloads:job-failed",
-                                 lambda j: _job_failed_suspect(ctx, j)):
+    for job in _job_failed_suspects(ctx):
         if not isinstance(job, dict):
             continue
         cond = _job_failed(job)
@@ -665,14 +815,40 @@ def job_failed(ctx: Context) -> Iterator[Finding]:
             yield _job_finding(ctx, kids, job, cond, events)
 
 
+def _job_failed_suspects(ctx: Context) -> list[Obj]:
+    """The in-scope Jobs `job_failed` looks at (the cronjob rule reads them too)."""
+    return ctx.objects_where("Job", "workloads:job-failed",
+                             lambda j: _job_failed_suspect(ctx, j))
+
+
 def _job_failed_suspect(ctx: Context, job: Any) -> bool:
+    """A failed condition, or an event saying the Job gave up while it is not complete
+    (its events are sorted and copied only when it has such an event)."""
     if not isinstance(job, dict):
         return False
-    if _job_failed(job):
+    if _has_failed(job):
         return True
+    if not _has_event(ctx, job, _JOB_ENDED):
+        return False
     events = ctx.events(job, reason="BackoffLimitExceeded") \
         + ctx.events(job, reason="DeadlineExceeded")
     return bool(events) and not _job_complete(job)
+
+
+def _has_failed(job: Obj) -> bool:
+    """`_job_failed` is not empty (read in one pass over the conditions: the pre-pass
+    asks every Job): the first Failed or the first FailureTarget condition is true."""
+    st = job.get("status")
+    conds = st.get("conditions") if isinstance(st, dict) else None
+    seen = set()
+    for c in conds if isinstance(conds, list) else ():
+        if isinstance(c, dict):
+            t = c.get("type")
+            if t in ("Failed", "FailureTarget") and t not in seen:
+                if c.get("status") == "True":
+                    return True
+                seen.add(t)
+    return False
 
 
 def _job_finding(ctx: Context, kids: _Children, job: Obj, cond: Obj,
@@ -742,8 +918,12 @@ def _newer_success(ctx: Context, job: Obj) -> bool:
 def cronjob_failing(ctx: Context) -> Iterator[Finding]:
     """Scheduled work that silently stops succeeding (backups, reports) is easy to miss."""
     kids = _Children(ctx)
-    for cj in ctx.objects_where("CronJob", "workloads:cronjob",
-                                lambda c: _cronjob_suspect(kids, c)):
+    if ctx.whole_cluster:
+        owners = ctx.shared(("workloads", "failed-job-owners"), lambda: _failed_job_owners(ctx))
+        test = lambda c: _cronjob_suspect_fast(owners, c)  # noqa: E731
+    else:
+        test = lambda c: _cronjob_suspect(kids, c)  # noqa: E731
+    for cj in ctx.objects_where("CronJob", "workloads:cronjob", test):
         if not isinstance(cj, dict):
             continue
         if _d(cj.get("spec")).get("suspend") is True:
@@ -752,6 +932,36 @@ def cronjob_failing(ctx: Context) -> Iterator[Finding]:
         f = _failing(ctx, kids, cj)
         if f is not None:
             yield f
+
+
+def _failed_job_owners(ctx: Context) -> set[tuple[str, str]]:
+    """(namespace, name) of the CronJobs controlling a failed Job, found from the Jobs
+    the job rule looks at (whole cluster: every failed Job is among them)."""
+    out = set()
+    for j in _job_failed_suspects(ctx):
+        if isinstance(j, dict) and _job_failed(j):
+            ns = md(j).get("namespace") or ""
+            c = _controller(j) if isinstance(ns, str) else None
+            if c is not None and c[0] == "CronJob":
+                out.add((ns, c[1]))
+    return out
+
+
+def _cronjob_suspect_fast(owners: set[tuple[str, str]], cj: Any) -> bool:
+    """`_cronjob_suspect` without listing each CronJob's Jobs: a failed streak needs a
+    failed Job of the CronJob, a stale status needs its times to say so."""
+    if not isinstance(cj, dict):
+        return False
+    if _d(cj.get("spec")).get("suspend") is True or (_ns(cj), _name(cj)) in owners:
+        return True
+    st = _d(cj.get("status"))
+    if _l(st.get("active")):
+        return False
+    last_sched = parse_time(st.get("lastScheduleTime"))
+    if last_sched is None:
+        return False
+    last_ok = parse_time(st.get("lastSuccessfulTime"))
+    return last_ok is None or last_ok < last_sched
 
 
 def _suspended(ctx: Context, cj: Obj) -> Finding:
