@@ -37,6 +37,40 @@ class LoadProblem:
         return f"{self.where}: {self.message}"
 
 
+class _EventIndex:
+    """Events by the object they are about and by reason, for one list of events,
+    of which the first `count` are indexed."""
+
+    def __init__(self, source: list[Obj] | None) -> None:
+        self.source, self.count = source, 0
+        self.by_object: dict[tuple[str, str, str], list[Obj]] = {}
+        self.by_reason: dict[str, set[tuple[str, str, str]]] = {}
+
+    def extend(self, events: list[Obj]) -> None:
+        by_object, by_reason = self.by_object, self.by_reason
+        for ev in events[self.count:]:
+            io = ev.get("involvedObject") or ev.get("regarding") if isinstance(ev, dict) \
+                else None
+            if not isinstance(io, dict):
+                continue
+            k, ns, name = io.get("kind") or "", io.get("namespace") or "", io.get("name") or ""
+            if isinstance(k, str) and isinstance(ns, str) and isinstance(name, str):
+                key = (k, ns, name)
+                found = by_object.get(key)
+                if found is None:
+                    by_object[key] = [ev]
+                else:
+                    found.append(ev)
+                r = ev.get("reason")
+                if isinstance(r, str):
+                    keys = by_reason.get(r)
+                    if keys is None:
+                        by_reason[r] = {key}
+                    else:
+                        keys.add(key)
+        self.count = len(events)
+
+
 @dataclass
 class ClusterState:
     """A cluster as one source saw it at `captured_at`."""
@@ -63,8 +97,7 @@ class ClusterState:
         for obj in objs:
             self.objects.setdefault(obj["kind"], []).append(obj)
         for derived in ("_index", "_uid_index", "_owner_cache", "_event_index",
-                        "events_by_object", "events_by_reason", "namespaces",
-                        "pods_by_namespace", "_diagnose_index"):
+                        "namespaces", "pods_by_namespace", "_diagnose_index"):
             self.__dict__.pop(derived, None)
 
     def is_available(self, kind: str) -> bool:
@@ -136,34 +169,32 @@ class ClusterState:
                 names.add(_meta(o).get("namespace"))
         return sorted(n for n in names if isinstance(n, str) and n)
 
-    @cached_property
+    @property
     def events_by_object(self) -> dict[tuple[str, str, str], list[Obj]]:
         """Events indexed by (kind, namespace, name) of the object they are about."""
-        return self._event_index[0]
+        return self._events().by_object
 
-    @cached_property
+    @property
     def events_by_reason(self) -> dict[str, set[tuple[str, str, str]]]:
         """Event reason -> (kind, namespace, name) of the objects it is about."""
-        return self._event_index[1]
+        return self._events().by_reason
 
-    @cached_property
-    def _event_index(self) -> tuple[dict[tuple[str, str, str], list[Obj]],
-                                    dict[str, set[tuple[str, str, str]]]]:
-        """Both event look-ups in one pass over the events (~10^5 on a big cluster)."""
-        idx: dict[tuple[str, str, str], list[Obj]] = defaultdict(list)
-        reasons: dict[str, set[tuple[str, str, str]]] = defaultdict(set)
-        for ev in self.kind("Event"):
-            io = ev.get("involvedObject") or ev.get("regarding")
-            if not isinstance(io, dict):
-                continue
-            k, ns, name = io.get("kind") or "", io.get("namespace") or "", io.get("name") or ""
-            if isinstance(k, str) and isinstance(ns, str) and isinstance(name, str):
-                key = (k, ns, name)
-                idx[key].append(ev)
-                r = ev.get("reason")
-                if isinstance(r, str):
-                    reasons[r].add(key)
-        return dict(idx), dict(reasons)
+    def index_events(self) -> None:
+        """Index the events appended since the last call. Loaders call it after each
+        file or page, while the new events are still in the CPU caches: indexing
+        ~10^5 events at once later costs several times more."""
+        self._events()
+
+    def _events(self) -> _EventIndex:
+        """The event index, extended with events appended to the list since it was
+        built, rebuilt when the list was replaced or shrunk (or by `add`)."""
+        evs = self.objects.get("Event")
+        idx = self.__dict__.get("_event_index")
+        if idx is None or idx.source is not evs or idx.count > len(evs or ()):
+            idx = self.__dict__["_event_index"] = _EventIndex(evs)
+        if evs is not None and idx.count < len(evs):
+            idx.extend(evs)
+        return idx
 
     # -- owners ------------------------------------------------------------
     def top_owner(self, obj: Obj) -> tuple[str, str]:

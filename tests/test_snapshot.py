@@ -217,3 +217,30 @@ def test_mixed_timestamp_precision_in_one_column(tmp_path: Path) -> None:
     write(tmp_path / "pods.json", {"kind": "PodList", "items": [pod("web-1")]})
     times = load_snapshot(tmp_path).events["last_time"]
     assert times.notna().all() and times.max().hour == 12
+
+
+def test_event_index_follows_the_event_list() -> None:
+    """The loader indexes events file by file; the index is extended with events
+    appended later, rebuilt when the list is replaced or shrunk, and dropped by add."""
+    from aiops.model import ClusterState
+
+    def ev(name: str, reason: str, about: str) -> dict:
+        return {"kind": "Event", "metadata": {"name": name, "namespace": "ns"},
+                "reason": reason, "involvedObject": {"kind": "Pod", "namespace": "ns",
+                                                     "name": about}}
+
+    st = ClusterState(source="t", objects={"Event": [ev("a", "Failed", "p1")]})
+    st.index_events()
+    assert st.events_by_object == {("Pod", "ns", "p1"): [st.kind("Event")[0]]}
+    st.objects["Event"].append(ev("b", "BackOff", "p1"))
+    st.objects["Event"].append({"kind": "Event", "metadata": {"name": "c"}})  # about nothing
+    assert [e["metadata"]["name"] for e in st.events_by_object[("Pod", "ns", "p1")]] == \
+        ["a", "b"]
+    assert st.events_by_reason == {"Failed": {("Pod", "ns", "p1")},
+                                   "BackOff": {("Pod", "ns", "p1")}}
+    st.objects["Event"] = [ev("d", "Killing", "p2")]
+    assert list(st.events_by_object) == [("Pod", "ns", "p2")]
+    st.objects["Event"].clear()
+    assert st.events_by_object == {} and st.events_by_reason == {}
+    st.add([ev("e", "Pulled", "p3")])
+    assert list(st.events_by_reason) == ["Pulled"]

@@ -370,6 +370,7 @@ def _load_kind(api: _Api, info: KindInfo, state: ClusterState, served: set[str] 
         return
     if items:
         state.objects[info.kind] = items
+        state.index_events()  # a no-op unless events were just listed
 
 
 def _list_pages(api: _Api, info: KindInfo, namespace: str | None, page_size: int,

@@ -66,6 +66,7 @@ def _load(path: str | os.PathLike[str], source: str | None) -> ClusterState:
         )
     for f in files:
         _load_file(f, root, state)
+        state.index_events()  # while the file's events are fresh in memory
     if not state.objects:
         detail = "; ".join(str(p) for p in state.problems[:3])
         raise SnapshotError(
