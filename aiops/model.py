@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
@@ -104,11 +103,13 @@ class ClusterState:
         return kind not in self.unavailable
 
     def get(self, kind: str, namespace: str | None, name: str) -> Obj | None:
-        """One object by kind/namespace/name (O(1) after the first call for its kind)."""
+        """One object by kind/namespace/name (O(1) after the first call for its kind;
+        read again, as `in_namespace`, when the kind's list changed without `add`)."""
         if not isinstance(name, str) or not isinstance(namespace or "", str):
             return None
+        objs = self.objects.get(kind)
         entry = self._index.get(kind)
-        if entry is None:
+        if entry is None or entry[2] != (id(objs), len(objs) if objs is not None else 0):
             entry = self._read_kind(kind)
         return entry[0].get((namespace or "", name))
 
@@ -131,25 +132,40 @@ class ClusterState:
         looks an Event up by name, so its ~10^5 events are not walked for that."""
         return {}
 
+    def index_kinds(self, kinds: Iterable[str]) -> None:
+        """Index the objects of `kinds` appended since they were last indexed (events
+        have their own index, see `index_events`). Loaders call it after each file,
+        while its objects are still in the CPU caches."""
+        for kind in kinds:
+            if kind != "Event" and kind in self.objects:
+                self._read_kind(kind)
+
     def _read_kind(self, kind: str) -> KindIndex:
-        """One pass over a kind's objects for both of its look-ups."""
+        """One pass over a kind's objects for both of its look-ups; only over those
+        appended since, when the kind's list was indexed before and has grown."""
         objs = self.objects.get(kind)
-        by_name: dict[tuple[str, str], Obj] = {}
-        by_ns: dict[Any, list[Obj]] = defaultdict(list)
-        for o in objs or ():  # `_meta` inlined: this loop is the whole cost
+        n = len(objs) if objs is not None else 0
+        entry = self._index.get(kind)
+        if entry is not None and entry[2][0] == id(objs) and entry[2][1] <= n:
+            by_name, by_ns, (_, start) = entry
+        else:
+            by_name, by_ns, start = {}, {}, 0
+        for o in objs[start:] if objs else ():  # `_meta` inlined: this loop is the cost
             md = o.get("metadata") if isinstance(o, dict) else None
             if not isinstance(md, dict):
                 md = {}
             ns, name = md.get("namespace") or "", md.get("name") or ""
-            if isinstance(ns, str):
-                if isinstance(name, str):
-                    by_name[(ns, name)] = o
-                by_ns[ns].append(o)
+            if isinstance(ns, str) and isinstance(name, str):
+                by_name[(ns, name)] = o
+            try:  # an unhashable namespace: listed in none
+                found = by_ns.get(ns)
+            except TypeError:
+                continue
+            if found is None:
+                by_ns[ns] = [o]
             else:
-                with suppress(TypeError):  # an unhashable namespace: listed in none
-                    by_ns[ns].append(o)
-        entry = self._index[kind] = (by_name, dict(by_ns),
-                                     (id(objs), len(objs) if objs is not None else 0))
+                found.append(o)
+        entry = self._index[kind] = (by_name, by_ns, (id(objs), n))
         return entry
 
     @cached_property

@@ -244,3 +244,36 @@ def test_event_index_follows_the_event_list() -> None:
     assert st.events_by_object == {} and st.events_by_reason == {}
     st.add([ev("e", "Pulled", "p3")])
     assert list(st.events_by_reason) == ["Pulled"]
+
+
+def test_kind_index_follows_the_lists() -> None:
+    """Kinds indexed file by file while loading are extended with objects appended
+    later; get and in_namespace see them all, in state order."""
+    from aiops.model import ClusterState
+
+    def pod(name: str, ns: object = "a") -> dict:
+        return {"kind": "Pod", "metadata": {"name": name, "namespace": ns}}
+
+    st = ClusterState(source="t", objects={"Pod": [pod("p1")]})
+    st.index_kinds(["Pod", "Missing", "Event"])
+    st.objects["Pod"] += [pod("p2", "b"), pod("p1"), pod("x", ["unhashable"]), pod("y", 3)]
+    st.index_kinds(["Pod"])
+    assert st.get("Pod", "a", "p1") is st.kind("Pod")[2]  # the last of a name wins
+    assert [p["metadata"]["name"] for p in st.in_namespace("Pod", "a")] == ["p1", "p1"]
+    assert st.get("Pod", "b", "p2") and st.in_namespace("Pod", 3) == [st.kind("Pod")[4]]
+    st.objects["Pod"] = [pod("q")]  # replaced: read again
+    assert st.get("Pod", "a", "p1") is None and st.get("Pod", "a", "q") is not None
+    assert [p["metadata"]["name"] for p in st.in_namespace("Pod", "a")] == ["q"]
+
+
+def test_loader_indexes_every_kind_it_read(tmp_path) -> None:
+    from aiops.sources.snapshot import load_snapshot
+
+    (tmp_path / "ns").mkdir()
+    (tmp_path / "ns" / "pods.json").write_text(json.dumps({"kind": "List", "items": [
+        {"kind": "Deployment", "apiVersion": "apps/v1",
+         "metadata": {"name": "d", "namespace": "ns"}}]}))
+    (tmp_path / "ns" / "deployments.json").write_text(json.dumps({
+        "kind": "DeploymentList", "items": [{"metadata": {"name": "e", "namespace": "ns"}}]}))
+    st = load_snapshot(tmp_path)
+    assert st.get("Deployment", "ns", "d") and st.get("Deployment", "ns", "e")

@@ -65,8 +65,10 @@ def _load(path: str | os.PathLike[str], source: str | None) -> ClusterState:
             f"{root}` or `aiops capture --source kube {root}`",
         )
     for f in files:
-        _load_file(f, root, state)
-        state.index_events()  # while the file's events are fresh in memory
+        # indexed while the file's objects are fresh in memory (see `index_kinds`)
+        state.index_kinds(_load_file(f, root, state))
+        state.index_events()
+    state.index_kinds(list(state.objects))  # complete, whatever a file held
     if not state.objects:
         detail = "; ".join(str(p) for p in state.problems[:3])
         raise SnapshotError(
@@ -96,7 +98,8 @@ def _walk(root: Path):
                 yield prefix + name
 
 
-def _load_file(f: Path | str, root: Path, state: ClusterState) -> None:
+def _load_file(f: Path | str, root: Path, state: ClusterState) -> set[str]:
+    """Read one file into `state`; the kinds of the objects it added."""
     where = str(f)
     name = os.path.basename(where)
     try:
@@ -104,23 +107,25 @@ def _load_file(f: Path | str, root: Path, state: ClusterState) -> None:
             raw = fh.read()
     except OSError as exc:
         state.problems.append(LoadProblem(where, f"cannot read file: {exc.strerror}"))
-        return
+        return set()
     if name in LOG_FILES:
         _load_logs(raw, Path(where), state, previous=LOG_FILES[name])
-        return
+        return set()
     stem, suffix = os.path.splitext(name)
     try:
         docs = _parse(raw, suffix)
     except ValueError as exc:
         state.problems.append(LoadProblem(where, f"{exc}; fix or remove this file"))
-        return
+        return set()
     stem_kind = FILE_STEMS.get(stem)
+    kinds: set[str] = set()
     for index, doc in enumerate(docs):
         if doc is None:
             continue
         # the label names the document inside a multi-document file
-        _add_document(doc, stem_kind, f"document {index}" if len(docs) > 1 else name,
-                      where, state)
+        kinds |= _add_document(doc, stem_kind, f"document {index}" if len(docs) > 1
+                               else name, where, state)
+    return kinds
 
 
 def _parse(raw: bytes, suffix: str) -> list[Any]:
@@ -140,10 +145,11 @@ def _parse(raw: bytes, suffix: str) -> list[Any]:
 
 
 def _add_document(doc: Any, stem_kind: str | None, label: str, where: str,
-                  state: ClusterState) -> None:
+                  state: ClusterState) -> set[str]:
+    """Add one document (an object or a list); the kinds it may have added."""
     if not isinstance(doc, dict):
         state.problems.append(LoadProblem(where, f"{label}: not a Kubernetes object"))
-        return
+        return set()
     kind = doc.get("kind")
     if "items" in doc and (kind is None or kind.endswith("List")):
         item_kind = kind_of_list(kind) or stem_kind
@@ -155,8 +161,10 @@ def _add_document(doc: Any, stem_kind: str | None, label: str, where: str,
                 item["kind"] = item_kind
                 item.setdefault("apiVersion", api_version)
             _add_object(item, label, i, where, state)
-        return
+        return {i.get("kind") for i in (items if isinstance(items, list) else [])
+                if isinstance(i, dict) and isinstance(i.get("kind"), str)}
     _add_object(doc, label, None, where, state)
+    return {kind} if isinstance(kind, str) else set()
 
 
 def _add_object(obj: Any, label: str, item: int | None, where: str,
