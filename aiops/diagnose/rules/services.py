@@ -364,10 +364,27 @@ def _find_workload(ctx: Context, ns: str, sel: dict[str, str]) -> Obj | None:
         for w in ctx.in_namespace(kind, ns):
             if kind == "ReplicaSet" and _list(md(w).get("ownerReferences")):
                 continue
-            labels = _template_labels(w)
-            if labels and all(labels.get(k) == v for k, v in sel.items()):
+            if _template_selected(w, sel):
                 return w
     return None
+
+
+def _template_selected(workload: Obj, sel: dict[str, str]) -> bool:
+    """`sel` matches the workload's pod template labels (`_template_labels`, not
+    empty), read in place: every workload of a namespace is asked."""
+    spec = workload.get("spec")
+    if workload.get("kind") == "CronJob":
+        job = spec.get("jobTemplate") if isinstance(spec, dict) else None
+        spec = job.get("spec") if isinstance(job, dict) else None
+    template = spec.get("template") if isinstance(spec, dict) else None
+    m = template.get("metadata") if isinstance(template, dict) else None
+    labels = m.get("labels") if isinstance(m, dict) else None
+    if not isinstance(labels, dict) or not labels:
+        return False
+    if not sel:  # `all` holds: the string labels must not be empty
+        return bool(_str_map(labels))
+    # a label equal to a string value is a string one
+    return all(labels.get(k) == v for k, v in sel.items())
 
 
 # -- evidence ------------------------------------------------------------------------
@@ -405,6 +422,126 @@ def _svc_commands(ns: str, name: str, sel: dict[str, str]) -> list[str]:
             f"kubectl get pods -n {ns} --show-labels"]
 
 
+# -- suspects: what the Service pre-passes keep ------------------------------------------
+
+_UNMATCHED = 1  # `_unmatched`: the selector matches no live pod
+_NO_READY = 2  # `_without_ready`: a selector and no ready backend
+
+
+def _suspects(ctx: Context, flag: int) -> Callable[[Obj], bool]:
+    """The pre-pass test of a Service: is it `_unmatched` (flag _UNMATCHED) or
+    `_without_ready` (_NO_READY)? A whole-cluster diagnosis reads every Service once
+    for both flags (`_suspicions`); a narrower one reads the few it asks about."""
+    if not ctx.whole_cluster:
+        return lambda svc: bool(_suspicion(ctx, svc, flag) & flag)
+    table: dict[int, tuple[Obj, int]] | None = None
+
+    def test(svc: Obj) -> bool:
+        nonlocal table
+        if table is None:
+            table = _suspicions(ctx)
+        hit = table.get(id(svc))
+        return bool((hit[1] if hit is not None and hit[0] is svc
+                     else _suspicion(ctx, svc, flag)) & flag)
+    return test
+
+
+def _suspicion_of(ctx: Context, svc: Obj, flag: int) -> int:
+    """`_suspicion(ctx, svc, flag) & flag`, from the table when there is one."""
+    if ctx.whole_cluster:
+        hit = _suspicions(ctx).get(id(svc))
+        if hit is not None and hit[0] is svc:
+            return hit[1] & flag
+    return _suspicion(ctx, svc, flag) & flag
+
+
+def _suspicions(ctx: Context) -> dict[int, tuple[Obj, int]]:
+    """id -> (Service, its `_suspicion` flags) for every Service of the state."""
+    return ctx.shared(("services", "suspicion"), lambda: {
+        id(s): (s, _suspicion(ctx, s)) for s in ctx.cluster_objects("Service")})
+
+
+def _suspicion(ctx: Context, svc: Obj, want: int = _UNMATCHED | _NO_READY) -> int:
+    """`_unmatched` and `_without_ready` (those `want`ed) as flags, from one look at
+    its Endpoints: most Services of a cluster list a ready address (so they have a
+    ready backend) of a live pod their selector matches (so it matches one), which
+    settles both without parsing the selector or matching labels. Inlined: this
+    runs for every Service of the cluster."""
+    m = svc.get("metadata")
+    if not isinstance(m, dict):
+        return 0
+    name, ns = m.get("name"), m.get("namespace")
+    if not isinstance(name, str) or not name:
+        return 0  # both need a name
+    ns = ns if isinstance(ns, str) else ""
+    spec = svc.get("spec")
+    if not isinstance(spec, dict) or spec.get("type") == "ExternalName":
+        return 0  # `selector_of` is empty: neither
+    sel = spec.get("selector")
+    if not isinstance(sel, dict) or not sel:
+        return 0
+    get = ctx.state.get
+    # a dict whenever found: only a non-dict object is indexed, under ("", "")
+    ep = get("Endpoints", ns, name)
+    ready: bool | None = None  # `_endpoints_ready`
+    listed = False  # the Endpoints name a live pod `sel` matches
+    if ep is not None:
+        ready = False
+        subsets = ep.get("subsets")
+        for sub in subsets if isinstance(subsets, list) else ():
+            if not isinstance(sub, dict):
+                continue
+            addresses = sub.get("addresses")
+            if isinstance(addresses, list) and addresses:
+                ready = True
+                listed = listed or _lists_match(get, ns, addresses, sel)
+                if listed:
+                    return 0
+            if not listed:
+                addresses = sub.get("notReadyAddresses")
+                listed = isinstance(addresses, list) and _lists_match(get, ns, addresses, sel)
+    flags = 0
+    if want & _UNMATCHED and not listed and _unmatched(ctx, svc):
+        flags |= _UNMATCHED
+    # Endpoints without an address: no ready backend, so the selector decides
+    if want & _NO_READY and (_without_ready(ctx, svc) if ready is None
+                             else not ready and selector_of(svc)):
+        flags |= _NO_READY
+    return flags
+
+
+def _lists_match(get: Callable[[str, str, str], Obj | None], ns: str, addresses: list[Any],
+                 sel: dict[Any, Any]) -> bool:
+    """Some address names (targetRef) a pod of `ns` that `_live_match` accepts."""
+    for a in addresses:
+        ref = a.get("targetRef") if isinstance(a, dict) else None
+        pod = ref.get("name") if isinstance(ref, dict) else None
+        if isinstance(pod, str) and pod and _live_match(get("Pod", ns, pod), sel):
+            return True
+    return False
+
+
+def _live_match(pod: Any, sel: dict[Any, Any]) -> bool:
+    """`pod` is live (`_live`) and its labels include every string pair of `sel`
+    (as `Context.pods_labelled` lists it: a label equal to a string is one), so a
+    non-empty `selector_of` matches it."""
+    if not isinstance(pod, dict):
+        return False
+    m = pod.get("metadata")
+    if not isinstance(m, dict) or m.get("deletionTimestamp"):
+        return False
+    status = pod.get("status")
+    if isinstance(status, dict) and status.get("phase") in ("Succeeded", "Failed"):
+        return False
+    labels = m.get("labels")
+    if not isinstance(labels, dict):
+        return False
+    for k, v in sel.items():
+        if isinstance(k, str) and isinstance(v, str) and labels.get(k) != v:
+            return False
+    return True
+
+
 # -- rules ----------------------------------------------------------------------------
 
 def _selector_patch(svc: Obj, new: dict[str, str], ns: str, name: str,
@@ -426,7 +563,7 @@ def service_selector_mismatch(ctx: Context) -> Iterator[Finding]:
     usual cause is a label typo or a different labelling convention, so look
     for the pods that nearly match and propose their workload's labels."""
     for svc in ctx.objects_where("Service", "services:unmatched",
-                                 lambda s: _unmatched(ctx, s)):
+                                 _suspects(ctx, _UNMATCHED)):
         sel = selector_of(svc)
         m = md(svc)
         ns, name = _s(m.get("namespace")), _s(m.get("name"))
@@ -440,7 +577,8 @@ def service_selector_mismatch(ctx: Context) -> Iterator[Finding]:
 
 
 def _unmatched(ctx: Context, svc: Obj) -> bool:
-    """A named Service whose selector matches no live pod."""
+    """A named Service whose selector matches no live pod (what `_suspicion` decides
+    faster for a whole cluster)."""
     sel = selector_of(svc)
     m = md(svc)
     return bool(sel and _s(m.get("name"))) and not any(
@@ -564,7 +702,7 @@ def service_no_endpoints(ctx: Context) -> Iterator[Finding]:
     """The selector is right but nothing is Ready behind it: name the pods and why,
     since that is where the fix is."""
     for svc in ctx.objects_where("Service", "services:no-ready",
-                                 lambda s: _without_ready(ctx, s)):
+                                 _suspects(ctx, _NO_READY)):
         sel = selector_of(svc)
         m = md(svc)
         ns, name = _s(m.get("namespace")), _s(m.get("name"))
@@ -583,8 +721,18 @@ def service_no_endpoints(ctx: Context) -> Iterator[Finding]:
 
 
 def _without_ready(ctx: Context, svc: Obj) -> bool:
-    """A named Service with a selector and no ready backend."""
+    """A named Service with a selector and no ready backend (what `_suspicion`
+    decides faster for a whole cluster)."""
     return bool(selector_of(svc) and _s(md(svc).get("name"))) and not _has_ready(ctx, svc)
+
+
+def _endpoints_ready(ctx: Context, ns: str, name: str) -> bool | None:
+    """`_has_ready` when the Service's Endpoints object decides it (whether some
+    subset lists an address), else None."""
+    ep = ctx.get("Endpoints", ns, name)
+    if ep is None:
+        return None
+    return any(_list(_dict(s).get("addresses")) for s in _list(ep.get("subsets")))
 
 
 def _has_ready(ctx: Context, svc: Obj) -> bool:
@@ -593,9 +741,9 @@ def _has_ready(ctx: Context, svc: Obj) -> bool:
     the many healthy Services of a cluster."""
     m = md(svc)
     ns, name = _s(m.get("namespace")), _s(m.get("name"))
-    ep = ctx.get("Endpoints", ns, name)
-    if ep is not None:
-        return any(_list(_dict(s).get("addresses")) for s in _list(ep.get("subsets")))
+    ready = _endpoints_ready(ctx, ns, name)
+    if ready is not None:
+        return ready
     slices = [s for s in ctx.in_namespace("EndpointSlice", ns)
               if _dict(md(s).get("labels")).get("kubernetes.io/service-name") == name]
     if slices:
@@ -759,7 +907,8 @@ def _check_backend(ctx: Context, ing: Obj, ns: str, be: _Backend) -> _Problem | 
                            f"{be.where} of Ingress {ns}/{md(ing).get('name')}")
         return _Problem(be, f"{be.where}: Service {ns}/{be.service} does not expose{port} "
                             f"(it exposes {_exposed(svc)})", True, fix)
-    if selector_of(svc):
+    # `svc` is named be.service: _NO_READY is "a selector and no ready backend"
+    if _suspicion_of(ctx, svc, _NO_READY):  # so healthy Services build no `Backends`
         b = backends(ctx, svc)
         if not b.has_ready and b.source != "none":
             return _Problem(be, f"{be.where}: {describe_backends(ctx, svc, b)}", False)
@@ -781,8 +930,67 @@ def ingress_backend_missing(ctx: Context) -> Iterator[Finding]:
 
 
 def _broken_ingress(ctx: Context, ing: Obj) -> bool:
+    """Some backend of the Ingress has a problem (`_check_backend`). Most Ingresses
+    plainly route to healthy Services (`_plainly_routed`): they are settled without
+    building their backends."""
     ns = _s(md(ing).get("namespace"))
+    if _plainly_routed(ctx, ing, ns):
+        return False
     return any(_check_backend(ctx, ing, ns, be) is not None for be in _ingress_backends(ing))
+
+
+def _plainly_routed(ctx: Context, ing: Obj, ns: str) -> bool:
+    """True when every backend `_ingress_backends` finds passes `_check_backend`, read
+    straight from the spec; False when one may not, or the spec is unusual (then the
+    full check decides)."""
+    spec = ing.get("spec")
+    if not isinstance(spec, dict):
+        return False
+    for key in ("defaultBackend", "backend"):
+        b = spec.get(key)
+        if b is not None and not _plainly_served(ctx, ns, b):
+            return False
+    rules = spec.get("rules")
+    if rules is None:
+        return True
+    if not isinstance(rules, list):
+        return False
+    for r in rules:
+        http = r.get("http") if isinstance(r, dict) else None
+        paths = http.get("paths") if isinstance(http, dict) else None
+        if not isinstance(paths, list):
+            return False
+        for p in paths:
+            if not isinstance(p, dict) or not _plainly_served(ctx, ns, p.get("backend")):
+                return False
+    return True
+
+
+def _plainly_served(ctx: Context, ns: str, b: Any) -> bool:
+    """The backend `_backend` reads from `b` (if any) names a Service of `ns` that
+    exposes its port (by number or name; any port when none is given) and has a
+    ready backend: `_check_backend` finds no problem. False: it may find one."""
+    if not isinstance(b, dict):
+        return False
+    ref = b.get("service")
+    if isinstance(ref, dict) and ref.get("name"):
+        name, port = ref["name"], ref.get("port")
+        port = port.get("number", port.get("name")) if isinstance(port, dict) else None
+    elif b.get("serviceName"):
+        name, port = b["serviceName"], b.get("servicePort")
+    else:
+        return True  # no backend there
+    svc = ctx.get("Service", ns, name) if isinstance(name, str) else None
+    if not isinstance(svc, dict):
+        return False
+    spec = svc.get("spec")
+    ports = spec.get("ports") if isinstance(spec, dict) else None
+    if not isinstance(ports, list) or not ports:
+        return False
+    if port is not None and not any(isinstance(p, dict) and port in (p.get("port"), p.get("name"))
+                                    for p in ports):
+        return False
+    return not _suspicion_of(ctx, svc, _NO_READY)
 
 
 def _ingress_finding(ctx: Context, ing: Obj, ns: str, name: str,
