@@ -305,16 +305,32 @@ class Context:
 
     def _with(self, signals: tuple[str, ...]) -> list[Obj]:
         table = self._signals()
-        ids: set[int] = set()
-        for s in signals:
-            if s.startswith(_EVENT):
-                ids |= self._event_ids(s[len(_EVENT):])
-            else:
-                ids |= table.get(s, set())
-        return [p for p in self._pods if id(p) in ids] if ids else []
+        sets = [self._event_ids(s[len(_EVENT):]) if s.startswith(_EVENT)
+                else table.get(s, set()) for s in signals]
+        sets = [x for x in sets if x]
+        if not sets:
+            return []
+        if len(sets) == 1:
+            only = sets[0]
+            return [p for p in self._pods if id(p) in only]
+        # membership tests, not a union: the sets may be the whole state's (a few
+        # pods in scope after a whole-cluster triage)
+        return [p for p in self._pods if any(id(p) in x for x in sets)]
 
     def _event_ids(self, reason: str) -> set[int]:
-        """Ids of the pods of the state some Event of `reason` is about."""
+        """Ids of the pods some Event of `reason` is about: of the state, or of the
+        scope when it has fewer pods than that reason has objects (one pod)."""
+        keys = self.with_event(reason)
+        if len(self._pods) < len(keys):
+            out = set()
+            for p in self._pods:
+                if isinstance(p, dict):
+                    m = md(p)
+                    key = (p.get("kind") or "", m.get("namespace") or "", m.get("name") or "")
+                    with suppress(TypeError):  # an unhashable name: no event is about it
+                        if key in keys:
+                            out.add(id(p))
+            return out
         by_key = self._idx.pods_by_key
         if by_key is None:
             by_key = self._idx.pods_by_key = defaultdict(set)
@@ -325,7 +341,7 @@ class Context:
                     with suppress(TypeError):  # an unhashable name: no event is about it
                         by_key[key].add(id(p))
         out: set[int] = set()
-        for key in self.with_event(reason):
+        for key in keys:
             found = by_key.get(key)
             if found:
                 out |= found
