@@ -281,10 +281,11 @@ class Context:
             return []
         if len(sets) == 1:
             only = sets[0]
-            return [p for p in self._pods if id(p) in only]
-        # membership tests, not a union: the sets may be the whole state's (a few
-        # pods in scope after a whole-cluster triage)
-        return [p for p in self._pods if any(id(p) in x for x in sets)]
+        elif sum(map(len, sets)) <= len(self._pods):
+            only = set().union(*sets)
+        else:  # the state's sets, a few pods in scope: test each pod against them
+            return [p for p in self._pods if any(id(p) in x for x in sets)]
+        return [p for p in self._pods if id(p) in only]
 
     def _event_ids(self, reason: str) -> set[int]:
         """Ids of the pods some Event of `reason` is about: of the state, or of the
