@@ -14,8 +14,9 @@ from __future__ import annotations
 import re
 import weakref
 from bisect import bisect_right
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from difflib import get_close_matches
@@ -357,7 +358,7 @@ def _any_keyword(text: str) -> bool:
 # the sweep as one RE2 pattern; on ASCII text its ASCII case folding is exactly
 # `lower()`, so it matches where `_any_keyword` is true
 _SWEEP_RE2 = "|".join(re.escape(w) for w in _SWEEP_WORDS)
-_BATCH_CHARS = 8 << 20  # logs handed to RE2 at a time (bounded extra memory)
+_BATCH_CHARS = 4 << 20  # logs handed to RE2 at a time (bounded extra memory)
 
 
 _UNSWEPT: Any = object()  # a log `_sweep` left to `_any_keyword` / `_candidate_lines`
@@ -380,10 +381,18 @@ def _sweep(ctx: Context) -> Sweep:
                 texts.append(text)
     if not texts:
         return {}
+    said: list[bool] = []
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = [pool.submit(_match_sweep, _arrow_strings(texts[a:b]))
-                   for a, b in _batches(texts)]
-        said = [x for f in futures for x in f.result().tolist()]
+        # at most two batches in flight: a batch's buffers are freed before the next
+        # but one is joined, so they are reused instead of the whole 100 MB of logs
+        # being copied into fresh memory (page faults cost as much as the matching)
+        flight: deque[Future[np.ndarray]] = deque()
+        for a, b in _batches(texts):
+            if len(flight) == 2:
+                said += flight.popleft().result().tolist()
+            flight.append(pool.submit(_match_sweep, _arrow_strings(texts[a:b])))
+        while flight:
+            said += flight.popleft().result().tolist()
     out: Sweep = {}
     noisy: list[tuple[bool, LogKey]] = []
     tails: list[list[str]] = []
