@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -176,6 +177,23 @@ def _shape(state: ClusterState) -> tuple[Any, ...]:
             id(state.logs), len(state.logs), id(state.previous_logs), len(state.previous_logs))
 
 
+_MISSING: Any = object()
+
+
+class _Prefetched:
+    """A `shared` table being built in a worker thread (`Context.prefetch`)."""
+
+    __slots__ = ("future",)
+
+    def __init__(self, future: Future[Any]) -> None:
+        self.future = future
+
+
+@lru_cache(maxsize=1)
+def _worker() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="aiops-prefetch")
+
+
 class Context:
     def __init__(self, state: ClusterState, target: Target | None = None) -> None:
         self.state = state
@@ -199,9 +217,22 @@ class Context:
         later diagnosis of the same state. It must depend on the state only (never
         on the target): rule families keep their per-object results here."""
         tables = self._idx.tables
+        found = tables.get(key, _MISSING)
+        if isinstance(found, _Prefetched):
+            found = tables[key] = found.future.result()
+        elif found is _MISSING:
+            found = tables[key] = build()
+        return found
+
+    def prefetch(self, key: Any, build: Callable[[], Any]) -> None:
+        """Start building the `shared` table `key` in a worker thread; the first
+        `shared(key, ...)` waits for it (and raises what it raised). Worth it only
+        for work that mostly runs outside the interpreter lock: the rules before the
+        first one that asks run meanwhile on the other core. `build` may only read
+        the state and the look-ups every rule uses (`log_lines`, `containers`)."""
+        tables = self._idx.tables
         if key not in tables:
-            tables[key] = build()
-        return tables[key]
+            tables[key] = _Prefetched(_worker().submit(build))
 
     # -- scope ------------------------------------------------------------------
     def _select_pods(self) -> list[Obj]:

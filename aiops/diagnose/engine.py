@@ -14,7 +14,7 @@ import pandas as pd
 
 from aiops.diagnose.context import Context, Target
 from aiops.diagnose.finding import Finding
-from aiops.diagnose.registry import RULES, load_rules
+from aiops.diagnose.registry import PREFETCH, RULES, load_rules
 from aiops.model import ClusterState
 
 SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
@@ -77,6 +77,9 @@ def diagnose(state: ClusterState, *, namespace: str | None = None, pod: str | No
         ctx = Context(state, Target(namespace, pod, workload))
         found: list[Finding] = []
         failures: list[RuleFailure] = []
+        for hook, served in PREFETCH:
+            if not rules or served.intersection(rules):
+                hook(ctx)
         for rid, r in RULES.items():
             if rules and rid not in rules:
                 continue

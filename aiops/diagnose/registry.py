@@ -45,6 +45,23 @@ def rule(id: str, *, family: str, title: str, severity: str, docs: str, rank: in
     return deco
 
 
+PrefetchFn = Callable[["Context"], None]
+# (hook, the rules it serves): called before those rules run (see `prefetch`)
+PREFETCH: list[tuple[PrefetchFn, frozenset[str]]] = []
+
+
+def prefetch(*rule_ids: str) -> Callable[[PrefetchFn], PrefetchFn]:
+    """Register a hook the engine calls before running any of `rule_ids`, so that a
+    family can start work that mostly runs outside the interpreter lock (RE2 over
+    every log) while the rules before its own run (`Context.prefetch`)."""
+
+    def deco(fn: PrefetchFn) -> PrefetchFn:
+        PREFETCH.append((fn, frozenset(rule_ids)))
+        return fn
+
+    return deco
+
+
 _LOADED: list[bool] = []
 
 

@@ -86,3 +86,28 @@ def test_whole_cluster_triage_agrees_with_one_pod_diagnoses(current: list[str],
              for i in range(len(current))
              for f in diagnose(fresh, namespace=NS, pod=f"p{i}").findings}
     assert whole == alone
+
+
+def test_a_failing_prefetched_sweep_is_a_rule_failure_not_a_crash(monkeypatch) -> None:
+    """The sweep starts in a worker thread before the rules run; what it raises
+    reaches the log rule that waits for it, isolated like any rule failure."""
+    from aiops.diagnose.rules import logs
+
+    def boom(ctx: Context) -> None:
+        raise RuntimeError("sweep exploded")
+
+    monkeypatch.setattr(logs, "_sweep", boom)
+    state = _state(["error: connection refused to db:5432"], [])
+    d = diagnose(state)
+    assert {f.rule for f in d.failures} >= {"rbac-forbidden"}
+    assert all("sweep exploded" in f.error for f in d.failures)
+    assert diagnose(state, rules=["crash-loop"]).failures == []  # no log rule, no sweep
+
+
+def test_prefetched_sweep_equals_the_sweep_built_on_demand() -> None:
+    logs_ = ["x\nerror: connection refused to db:5432\nok", "all good", "panic: boom"]
+    state = _state(logs_, ["Traceback (most recent call last):", ""])
+    ctx = Context(state)
+    ctx.prefetch(("t", "sweep"), lambda: _sweep(ctx))
+    assert ctx.shared(("t", "sweep"), lambda: None) == _sweep(Context(_state(logs_, [
+        "Traceback (most recent call last):", ""])))

@@ -40,7 +40,7 @@ from aiops.diagnose.context import (
     parse_time,
 )
 from aiops.diagnose.finding import Action, Evidence, Finding, Remediation
-from aiops.diagnose.registry import rule
+from aiops.diagnose.registry import prefetch, rule
 from aiops.diagnose.rules._common import as_dict as _dict
 from aiops.diagnose.rules._common import as_list as _list
 from aiops.diagnose.rules.services import backends, describe_backends, selector_fix
@@ -246,6 +246,14 @@ def scan(ctx: Context) -> list[PodScan]:
 # (previous, log key) -> the indices of the candidate lines of the log's tail (see
 # `_candidate_lines`), None when no line of the whole log holds a keyword
 Sweep = dict[tuple[bool, LogKey], list[int] | None]
+
+
+@prefetch("rbac-forbidden", "dns-failure", "dependency-unreachable", "app-error")
+def _start_sweep(ctx: Context) -> None:
+    """A whole-cluster triage starts the sweep at once: its RE2 passes run on the
+    other core while the rules before the log rules run."""
+    if ctx.whole_cluster and (ctx.state.logs or ctx.state.previous_logs):
+        ctx.prefetch(("logs", "sweep"), lambda: _sweep(ctx))
 
 
 def _with_hits(ctx: Context) -> list[PodScan]:
