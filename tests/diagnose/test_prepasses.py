@@ -74,3 +74,29 @@ def test_signals_and_event_index_match_a_plain_reading(state: ClusterState) -> N
         plain = {key for key, evs in state.events_by_object.items()
                  if any(isinstance(e, dict) and e.get("reason") == reason for e in evs)}
         assert ctx.with_event(reason) == plain
+
+
+def test_a_few_signalled_pods_of_a_big_state_keep_state_order() -> None:
+    """Whole-cluster signals with few pods are ordered by position, not by a walk
+    over every pod: the order must be the state's."""
+    import random
+
+    from aiops.diagnose.context import PENDING, waiting_signal
+
+    def pod(i: int, phase: str, waiting: str | None) -> dict[str, Any]:
+        cs = [{"name": "app", "state": {"waiting": {"reason": waiting}} if waiting else
+               {"running": {}}}]
+        return {"kind": "Pod", "metadata": {"name": f"p{i}", "namespace": "ns"},
+                "spec": {"containers": [{"name": "app"}]},
+                "status": {"phase": phase, "containerStatuses": cs}}
+
+    rng = random.Random(3)
+    pods = [pod(i, rng.choice(["Running"] * 30 + ["Pending"]),
+                rng.choice([None] * 30 + ["CrashLoopBackOff"])) for i in range(400)]
+    state = ClusterState(source="t", objects={"Pod": pods})
+    ctx = Context(state)
+    crash = waiting_signal("CrashLoopBackOff")
+    got = ctx.pods_with(PENDING, crash)
+    assert got == [p for p in pods if p["status"]["phase"] == "Pending" or
+                   p["status"]["containerStatuses"][0]["state"].get("waiting")]
+    assert 0 < len(got) * 8 < len(pods)
