@@ -490,6 +490,7 @@ def _scan_lines(out: PodScan, container: str, previous: bool, raw: list[str], st
     tb_ends: dict[int, re.Match[str]] = {}
     memo = {} if memo is None else memo
     search = _TIMESTAMP.search
+    hits = out.hits
     for i in _candidate_lines(lines) if candidates is None else candidates:
         line = lines[i][:MAX_LINE]
         if not (line.isascii() and line.isprintable()):  # `_clean`'s own test, inlined
@@ -513,8 +514,11 @@ def _scan_lines(out: PodScan, container: str, previous: bool, raw: list[str], st
             found = [f for f in found if f[0] != "app"]
         if found:
             when = _stamp_time(stamp)  # once for the line, whatever it says
-            for kind, data in found:
-                out.add(Hit(kind, container, previous, start + i, line, data, when))
+            for kind, data in found:  # `out.add`, inlined
+                bucket = hits.get(kind)
+                if bucket is None:
+                    bucket = hits[kind] = []
+                bucket.append(Hit(kind, container, previous, start + i, line, data, when))
     for j, exc in tb_ends.items():
         if j >= first_counted:
             line = _clean(lines[j][:MAX_LINE])
