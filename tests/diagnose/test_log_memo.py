@@ -7,11 +7,15 @@ from __future__ import annotations
 
 import gc
 import weakref
+from datetime import UTC
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aiops.diagnose import diagnose
-from aiops.diagnose.rules.logs import PodScan, _scan_lines
+from aiops.diagnose.context import parse_time
+from aiops.diagnose.rules.logs import _TIMESTAMP, PodScan, _scan_lines, _stamp_time
 from aiops.sources import open_source
 
 
@@ -85,3 +89,17 @@ def test_a_diagnosis_leaves_no_reference_cycles(monkeypatch: pytest.MonkeyPatch)
     finally:
         gc.set_debug(0)
         gc.garbage.clear()
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.from_regex(_TIMESTAMP, fullmatch=True))
+def test_stamp_time_reads_what_parse_time_reads(text: str) -> None:
+    """The fast path of `_stamp_time` gives what the general parse gave."""
+    m = _TIMESTAMP.search(text)
+    assert m is not None
+    old = parse_time(m.group(1).replace(" ", "T").replace(",", "."))
+    if old is not None and old.tzinfo is None:
+        old = old.replace(tzinfo=UTC)
+    assert _stamp_time(m) == old
+    if old is not None:
+        assert _stamp_time(m).utcoffset() == old.utcoffset()

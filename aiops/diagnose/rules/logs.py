@@ -179,13 +179,7 @@ def _clean(line: str) -> str:
 
 
 def _line_time(line: str) -> datetime | None:
-    m = _TIMESTAMP.search(line[:120])
-    if not m:
-        return None
-    t = parse_time(m.group(1).replace(" ", "T").replace(",", "."))
-    if t is not None and t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)
-    return t
+    return _stamp_time(_TIMESTAMP.search(line, 0, 120))
 
 
 # -- scanning -----------------------------------------------------------------------
@@ -555,13 +549,19 @@ def _quotes(found: Found, text: str) -> bool:
 
 
 def _stamp_time(m: re.Match[str] | None) -> datetime | None:
-    """The time of a `_TIMESTAMP` match (see `_line_time`)."""
+    """The time of a `_TIMESTAMP` match, UTC when it names no zone. Straight through
+    `fromisoformat` (which reads "Z" since 3.11) in the common shape: a noisy log
+    has tens of thousands of stamped lines, and this was a quarter of their cost."""
     if m is None:
         return None
-    t = parse_time(m.group(1).replace(" ", "T").replace(",", "."))
-    if t is not None and t.tzinfo is None:
-        t = t.replace(tzinfo=UTC)
-    return t
+    text = m.group(1)
+    if text[10] != "T" or "," in text:
+        text = text.replace(" ", "T").replace(",", ".")
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
 
 
 class _Window:
