@@ -20,9 +20,10 @@ from aiops import frames
 
 Obj = dict[str, Any]
 LogKey = tuple[str, str, str]  # (namespace, pod, container)
-# one kind's objects by (namespace, name), by namespace, and the (id, length) of its
-# list when they were read
-KindIndex = tuple[dict[tuple[str, str], "Obj"], dict[Any, list["Obj"]], tuple[int, int]]
+# one kind's objects by (namespace, name), by namespace, and the list they were read
+# from with its length then
+KindIndex = tuple[dict[tuple[str, str], "Obj"], dict[Any, list["Obj"]],
+                  tuple[list["Obj"] | None, int]]
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,13 @@ class LoadProblem:
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}"
+
+
+def _current(entry: KindIndex, objs: list[Obj] | None) -> bool:
+    """Whether a kind's index was read from this very list at its present length
+    (the list itself is kept, so a new list at a freed one's address is not taken
+    for it)."""
+    return entry[2][0] is objs and entry[2][1] == (len(objs) if objs is not None else 0)
 
 
 class _EventIndex:
@@ -48,7 +56,7 @@ class _EventIndex:
     def extend(self, events: list[Obj]) -> None:
         by_object, by_reason = self.by_object, self.by_reason
         for ev in events[self.count:]:
-            io = ev.get("involvedObject") or ev.get("regarding") if isinstance(ev, dict) \
+            io = (ev.get("involvedObject") or ev.get("regarding")) if isinstance(ev, dict) \
                 else None
             if not isinstance(io, dict):
                 continue
@@ -109,7 +117,7 @@ class ClusterState:
             return None
         objs = self.objects.get(kind)
         entry = self._index.get(kind)
-        if entry is None or entry[2] != (id(objs), len(objs) if objs is not None else 0):
+        if entry is None or not _current(entry, objs):
             entry = self._read_kind(kind)
         return entry[0].get((namespace or "", name))
 
@@ -119,7 +127,7 @@ class ClusterState:
         was replaced, grown or shrunk without `add`."""
         objs = self.objects.get(kind)
         entry = self._index.get(kind)
-        if entry is None or entry[2] != (id(objs), len(objs) if objs is not None else 0):
+        if entry is None or not _current(entry, objs):
             entry = self._read_kind(kind)
         return entry[1].get(namespace, [])
 
@@ -146,7 +154,7 @@ class ClusterState:
         objs = self.objects.get(kind)
         n = len(objs) if objs is not None else 0
         entry = self._index.get(kind)
-        if entry is not None and entry[2][0] == id(objs) and entry[2][1] <= n:
+        if entry is not None and entry[2][0] is objs and entry[2][1] <= n:
             by_name, by_ns, (_, start) = entry
         else:
             by_name, by_ns, start = {}, {}, 0
@@ -165,7 +173,7 @@ class ClusterState:
                 by_ns[ns] = [o]
             else:
                 found.append(o)
-        entry = self._index[kind] = (by_name, by_ns, (id(objs), n))
+        entry = self._index[kind] = (by_name, by_ns, (objs, n))
         return entry
 
     @cached_property
