@@ -337,8 +337,8 @@ class Context:
         """Ids of the pods some Event of `reason` is about: of the state, or of the
         scope when it has fewer pods than that reason has objects (one pod)."""
         keys = self.with_event(reason)
+        out: set[int] = set()
         if len(self._pods) < len(keys):
-            out = set()
             for p in self._pods:
                 if isinstance(p, dict):
                     m = md(p)
@@ -356,7 +356,6 @@ class Context:
                     key = (p.get("kind") or "", m.get("namespace") or "", m.get("name") or "")
                     with suppress(TypeError):  # an unhashable name: no event is about it
                         by_key[key].add(id(p))
-        out: set[int] = set()
         for key in keys:
             found = by_key.get(key)
             if found:
