@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +13,6 @@ import pytest
 
 from aiops.errors import ParameterError
 from aiops.model import ClusterState, LoadProblem
-from aiops.sources import capture as capture_mod
 from aiops.sources.capture import capture
 from aiops.sources.demo import DATA_DIR
 from aiops.sources.live import load_live
@@ -177,7 +177,7 @@ def test_an_interrupted_write_leaves_no_file(tmp_path: Path, demo: ClusterState,
     def fail(src: str, dst: str) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(capture_mod.os, "replace", fail)
+    monkeypatch.setattr(os, "replace", fail)  # the same module capture writes through
     with pytest.raises(OSError, match="disk full"):
         capture(demo, tmp_path / "snap")
     assert [p for p in (tmp_path / "snap").rglob("*") if p.is_file()] == []

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from aiops.atomic import write_text
 from aiops.diagnose.finding import Finding
 from aiops.notify import message
 from aiops.notify.webhook import Delivery, Notifier, NotifyError
@@ -66,14 +66,8 @@ class SentEpisodes:
         keep = {k: v for k, v in self.sent.items()
                 if (at := _parse(v.get("at"))) is not None and now - at < self.window}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".notify-state.", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump({"version": 1, "sent": dict(sorted(keep.items()))}, fh, indent=1)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_text(self.path, json.dumps({"version": 1, "sent": dict(sorted(keep.items()))},
+                                         indent=1))
 
 
 def _parse(value: Any) -> datetime | None:

@@ -23,6 +23,7 @@ from html import escape
 from pathlib import Path
 from urllib.parse import quote
 
+from aiops.atomic import write_text
 from aiops.errors import ParameterError
 from aiops.reports.index import RunEntry
 
@@ -211,15 +212,7 @@ def write_fleet_page(out_dir: str | Path, members: Sequence[Member],
     root = Path(out_dir).expanduser().resolve()
     root.mkdir(parents=True, exist_ok=True)
     page = render_fleet(root, members, runs)
-    fd, tmp = tempfile.mkstemp(prefix=".fleet.", suffix=".html.tmp", dir=root)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(page)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, root / FLEET_PAGE)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text(root / FLEET_PAGE, page, mode=0o644)
     return root / FLEET_PAGE
 
 

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from aiops.atomic import write_text
+
 DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 INDEX_NAME = "index.html"
 ASSETS = "assets"
@@ -227,7 +229,7 @@ def write_plotlyjs(root: Path) -> Path:
     if target.is_file() and target.stat().st_size == len(js.encode("utf-8")):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(target, js)
+    write_text(target, js, mode=0o644)
     return target
 
 
@@ -329,7 +331,7 @@ def render_runbooks(reports_dir: str | Path) -> list[Path]:
                 f' · <a href="{escape(quote(md.name), quote=True)}">Markdown source</a></nav>'
                 f"{markdown_html(md.read_text(encoding='utf-8'))}</body></html>\n")
         target = rb / f"{stem}.html"
-        _atomic_write(target, page)
+        write_text(target, page, mode=0o644)
         written.append(target)
     return written
 
@@ -364,24 +366,12 @@ def _runbooks_html(root: Path) -> str:
             + " · ".join(links) + "</p>")
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def update_index(reports_dir: str | Path, title: str = "aiops reports") -> Path:
     """Rewrite `<reports_dir>/index.html` atomically and return its path."""
     root = Path(reports_dir)
     root.mkdir(parents=True, exist_ok=True)
     target = root / INDEX_NAME
-    _atomic_write(target, render_index(root, title))
+    write_text(target, render_index(root, title), mode=0o644)
     return target
 
 

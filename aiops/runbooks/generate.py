@@ -12,12 +12,11 @@ only real changes.
 from __future__ import annotations
 
 import inspect
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from aiops.atomic import write_text
 from aiops.diagnose.registry import Rule, load_rules
 from aiops.redact import mask_text
 from aiops.runbooks.history import MttrStat, measured_mttr
@@ -165,18 +164,6 @@ def render_index(by_family: Mapping[str, list[Rule]],
     return "\n".join(out)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def examples_from(findings: Iterable[Any]) -> dict[str, dict[str, Any]]:
     """One finding per rule (the first by object, so the choice is stable)."""
     recs = [f.to_dict() if hasattr(f, "to_dict") else dict(f) for f in findings]
@@ -207,10 +194,11 @@ def generate(out_dir: str | Path, *, store: Any = None, findings: Iterable[Any] 
     written = []
     for fam in sorted(by_family):
         path = root / f"{fam}.md"
-        _atomic_write(path, render_family(fam, by_family[fam], mttr, examples, source))
+        write_text(path, render_family(fam, by_family[fam], mttr, examples, source),
+                   mode=0o644)
         written.append(path)
     index = root / "README.md"
-    _atomic_write(index, render_index(by_family, mttr))
+    write_text(index, render_index(by_family, mttr), mode=0o644)
     return [*written, index]
 
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
-import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from aiops.atomic import write_text
 from aiops.errors import ParameterError
 
 STATE_DIR = ".schedule"
@@ -75,19 +74,6 @@ def load_state(reports_dir: str | Path) -> State:
                              ) from None
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".state.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 @contextmanager
 def _locked(reports_dir: str | Path) -> Iterator[None]:
     d = schedule_dir(reports_dir)
@@ -108,7 +94,8 @@ def update_report(reports_dir: str | Path, name: str, **changes: Any) -> ReportS
         new = current.model_copy(update=changes)
         new = ReportState.model_validate(new.model_dump())
         state.reports[name] = new
-        _write_atomic(state_path(reports_dir), state.model_dump_json(indent=2) + "\n")
+        write_text(state_path(reports_dir), state.model_dump_json(indent=2) + "\n",
+                   fsync=True)
         return new
 
 

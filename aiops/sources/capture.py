@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import copy
 import json
-import os
-import tempfile
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import UTC
 from pathlib import Path
 from typing import Any
 
+from aiops.atomic import write_text
 from aiops.errors import ParameterError
 from aiops.kinds import FILE_STEMS, KINDS, KindInfo, snapshot_file
 from aiops.model import ClusterState, LogKey, Obj
@@ -159,14 +158,7 @@ def _write_json(path: Path, doc: Any) -> None:
 def _write_text(path: Path, text: str) -> None:
     """Write to a hidden temp file beside `path`, then rename: never a partial file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text(path, text)
 
 
 __all__ = ["capture"]
