@@ -68,6 +68,12 @@ def _ready(status: Obj) -> bool:
     return False
 
 
+def _key(o: Obj) -> tuple[Any, Any, Any]:
+    """(kind, namespace, name) as the event index files the objects events are about."""
+    m = md(o)
+    return (o.get("kind") or "", m.get("namespace") or "", m.get("name") or "")
+
+
 def md(o: Obj) -> Obj:
     m = o.get("metadata")
     return m if isinstance(m, dict) else {}
@@ -341,10 +347,8 @@ class Context:
         if len(self._pods) < len(keys):
             for p in self._pods:
                 if isinstance(p, dict):
-                    m = md(p)
-                    key = (p.get("kind") or "", m.get("namespace") or "", m.get("name") or "")
                     with suppress(TypeError):  # an unhashable name: no event is about it
-                        if key in keys:
+                        if _key(p) in keys:
                             out.add(id(p))
             return out
         by_key = self._idx.pods_by_key
@@ -352,10 +356,8 @@ class Context:
             by_key = self._idx.pods_by_key = defaultdict(set)
             for p in self.state.kind("Pod"):
                 if isinstance(p, dict):
-                    m = md(p)
-                    key = (p.get("kind") or "", m.get("namespace") or "", m.get("name") or "")
                     with suppress(TypeError):  # an unhashable name: no event is about it
-                        by_key[key].add(id(p))
+                        by_key[_key(p)].add(id(p))
         for key in keys:
             found = by_key.get(key)
             if found:
@@ -460,8 +462,7 @@ class Context:
     def events(self, obj: Obj, *, reason: str | None = None,
                type: str | None = None) -> list[Obj]:
         """Events about one object, oldest first by last time (a new list)."""
-        m = md(obj)
-        key = (obj.get("kind") or "", m.get("namespace") or "", m.get("name") or "")
+        key = _key(obj)
         if (reason or type) and key not in self._idx.events:
             # not sorted yet: filter first, as most asks match no event or one (a
             # pre-pass asking every ReplicaSet for FailedCreate); sorting is stable,

@@ -493,13 +493,13 @@ def _scan_lines(out: PodScan, container: str, previous: bool, raw: list[str], st
         # a line before `first_counted` is not recorded: only tracebacks are followed
         if i < first_counted:
             found: Found | tuple[()] = ()
-        else:  # `_classify_stamped`'s memo look-up, inlined (most lines are repeats)
+        else:  # the memo look-up inlined: most lines are repeats
             app = i > inside_until
             key = (line if stamp is None else
                    f"{line[:stamp.start()]}\0{line[stamp.end():]}", app)
             found = memo.get(key)
             if found is None:
-                found = _classify_stamped(lines, i, line, stamp, app, memo)
+                found = _classify_stamped(lines, i, line, stamp, key, memo)
         if _TB_START in line and i >= inside_until:
             inside_until, exc = _traceback_end(lines, i)
             if exc is not None:
@@ -526,17 +526,14 @@ MEMO_LIMIT = 100_000  # remembered line shapes per state (then the memo starts a
 
 
 def _classify_stamped(lines: list[str], i: int, line: str, stamp: re.Match[str] | None,
-                      app: bool, memo: dict[tuple[str, bool], Found]) -> Found:
-    """`_classify`, remembered by the line's text with its timestamp taken out: a
-    failing container logs the same error again and again, each time stamped anew.
-    What a line says depends on its neighbours only when it names no host itself,
-    and what is parsed may quote the stamp: neither is remembered."""
-    key = (line if stamp is None else f"{line[:stamp.start()]}\0{line[stamp.end():]}", app)
-    found = memo.get(key)
-    if found is not None:
-        return found
+                      key: tuple[str, bool], memo: dict[tuple[str, bool], Found]) -> Found:
+    """`_classify` of a line not in `memo`, kept there under `key` (its text with the
+    timestamp taken out, and whether it counts as an app error): a failing container
+    logs the same error again and again, each time stamped anew. What a line says
+    depends on its neighbours only when it names no host itself, and what is parsed
+    may quote the stamp: neither is remembered."""
     window = _Window(lines, i)
-    found = _classify(window, line, app=app)
+    found = _classify(window, line, app=key[1])
     if not window.read and not (stamp is not None and _quotes(found, stamp.group(1))):
         if len(memo) >= MEMO_LIMIT:
             memo.clear()
