@@ -377,9 +377,12 @@ class Context:
             self._scope_signals = self._read_signals(self._pods)
         return self._scope_signals
 
-    def _read_signals(self, pods: list[Obj]) -> dict[str, set[int]]:
-        """One pass over the pods (see `pods_with`). The ContainerEntry properties are
-        inlined (this runs for every pod)."""
+    @staticmethod
+    def _read_signals(pods: list[Obj]) -> dict[str, set[int]]:
+        """One pass over the pods (see `pods_with`), reading the container statuses
+        straight from the status: no spec is paired with them (`containers` does that
+        for the pods a rule visits). A status no spec names, or a second status of one
+        name, still counts, so the signals are a superset of what the rules test."""
         out: dict[str, set[int]] = defaultdict(set)
         pending, evicted, waiting_ids, failed, unready = set(), set(), set(), set(), set()
         by_reason: dict[str, set[int]] = {}  # waiting reason -> its signal's pods
@@ -396,26 +399,31 @@ class Context:
                 evicted.add(i)
             if not _ready(status):
                 unready.add(i)
-            for c in self.containers(p):
-                st = c.status
-                state = st.get("state")
-                if isinstance(state, dict):
-                    waiting = state.get("waiting")
-                    if isinstance(waiting, dict) and waiting:
-                        waiting_ids.add(i)
-                        reason = waiting.get("reason")
-                        if isinstance(reason, str):
-                            ids = by_reason.get(reason)
-                            if ids is None:
-                                ids = by_reason[reason] = out[waiting_signal(reason)]
-                            ids.add(i)
-                    term = state.get("terminated")
+            for key in ("initContainerStatuses", "containerStatuses"):
+                statuses = status.get(key)
+                if not isinstance(statuses, list):
+                    continue
+                for st in statuses:
+                    if not isinstance(st, dict):
+                        continue
+                    state = st.get("state")
+                    if isinstance(state, dict):
+                        waiting = state.get("waiting")
+                        if isinstance(waiting, dict) and waiting:
+                            waiting_ids.add(i)
+                            reason = waiting.get("reason")
+                            if isinstance(reason, str):
+                                ids = by_reason.get(reason)
+                                if ids is None:
+                                    ids = by_reason[reason] = out[waiting_signal(reason)]
+                                ids.add(i)
+                        term = state.get("terminated")
+                        if isinstance(term, dict) and term and not _clean_exit(term):
+                            failed.add(i)
+                    last = st.get("lastState")
+                    term = last.get("terminated") if isinstance(last, dict) else None
                     if isinstance(term, dict) and term and not _clean_exit(term):
                         failed.add(i)
-                last = st.get("lastState")
-                term = last.get("terminated") if isinstance(last, dict) else None
-                if isinstance(term, dict) and term and not _clean_exit(term):
-                    failed.add(i)
         for name, ids in ((PENDING, pending), (EVICTED, evicted), (WAITING, waiting_ids),
                           (FAILED, failed), (NOT_READY, unready)):
             if ids:
