@@ -100,6 +100,6 @@ def test_stamp_time_reads_what_parse_time_reads(text: str) -> None:
     old = parse_time(m.group(1).replace(" ", "T").replace(",", "."))
     if old is not None and old.tzinfo is None:
         old = old.replace(tzinfo=UTC)
-    assert _stamp_time(m) == old
+    assert _stamp_time(m.group(1)) == old
     if old is not None:
-        assert _stamp_time(m).utcoffset() == old.utcoffset()
+        assert _stamp_time(m.group(1)).utcoffset() == old.utcoffset()

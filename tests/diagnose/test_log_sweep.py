@@ -12,7 +12,15 @@ from hypothesis import strategies as st
 
 from aiops.diagnose import diagnose
 from aiops.diagnose.context import LOG_LINE_LIMIT, Context
-from aiops.diagnose.rules.logs import _SWEEP_WORDS, _any_keyword, _candidate_lines, _sweep
+from aiops.diagnose.rules.logs import (
+    _SWEEP_WORDS,
+    MAX_LINE,
+    STAMP_SPAN,
+    _any_keyword,
+    _candidate_lines,
+    _line_facts,
+    _sweep,
+)
 from aiops.model import ClusterState
 
 NS = "shop"
@@ -20,7 +28,12 @@ NS = "shop"
 # keywords in odd cases, near misses, and lines that are not keywords at all
 PIECES = [*_SWEEP_WORDS, *(w.upper() for w in _SWEEP_WORDS), "ErRoR", "Refused",
           "TRACEBACK (MOST RECENT CALL LAST):", "err or", "time dout", "no such", "ok",
-          "2026-11-20T10:00:00Z INFO all good", " ", "\t", "\n", "\r\n", "é", "İ"]
+          "2026-11-20T10:00:00Z INFO all good", " ", "\t", "\n", "\r\n", "é", "İ",
+          # timestamps in the shapes `_TIMESTAMP` reads, twice on a line, near the end of
+          # the span it is looked for in, and next to control bytes and ANSI colours
+          "2026-11-20 10:00:00,123+0100", "[2026-11-20T10:00:00.5-02:00]", "ts=2026-11-20T10:00:00",
+          "2026-11-20T10:00:00Z 2026-11-20T10:00:01Z", "y" * (STAMP_SPAN - 12),
+          "\x1b[31m", "\x07", "\x00", "\x7f"]
 
 
 def _pod(name: str) -> dict:
@@ -42,7 +55,7 @@ def _state(logs: list[str], previous: list[str]) -> ClusterState:
         previous_logs={(NS, f"p{i}", "app"): t for i, t in enumerate(previous)})
 
 
-logs = st.lists(st.sampled_from(PIECES), max_size=12).map("\n".join)
+logs = st.lists(st.sampled_from(PIECES), max_size=12).map(" ".join)  # "\n" is a piece
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
@@ -60,7 +73,27 @@ def test_sweep_equals_the_per_log_checks(current: list[str], previous: list[str]
             if not _any_keyword(text):
                 assert got is None
             else:
-                assert got == _candidate_lines(ctx.log_lines(*key, prev))
+                lines = ctx.log_lines(*key, prev)
+                assert got.lines == _candidate_lines(lines)
+                # each line's key and stamp as `_line_facts` works them out, or left to it
+                for i, k, stamp in zip(*got, strict=True):
+                    _line, want, want_stamp = _line_facts(lines[i])
+                    assert k is None or (k, stamp) == (want, want_stamp)
+                    assert k is not None or not (lines[i][:MAX_LINE].isascii()
+                                                 and lines[i][:MAX_LINE].isprintable())
+
+
+def test_keys_of_long_lines_are_cut_where_the_python_path_cuts() -> None:
+    stamp = "2026-11-20T10:00:00Z"
+    lines = [stamp + " error " + "x" * (MAX_LINE + 50),  # cut at MAX_LINE
+             "y" * (STAMP_SPAN - 10) + stamp + " error",  # stamp past the span: not one
+             "y" * (STAMP_SPAN - len(stamp)) + stamp + " error"]  # ends at the span
+    state = _state(["\n".join(lines)], [])
+    got = _sweep(Context(state))[(False, (NS, "p0", "app"))]
+    assert got.lines == [0, 1, 2]
+    assert [(k, s) for k, s in zip(got.keys, got.stamps, strict=True)] == \
+        [_line_facts(x)[1:] for x in lines]
+    assert got.stamps == [stamp, None, stamp]
 
 
 def test_sweep_of_a_huge_log_reads_its_tail_only() -> None:
@@ -70,7 +103,7 @@ def test_sweep_of_a_huge_log_reads_its_tail_only() -> None:
     ctx = Context(state)
     swept = _sweep(ctx)
     # a keyword only before the tail: swept as noisy, but no candidate line is kept
-    assert swept[(False, (NS, "p0", "app"))] == []
+    assert swept[(False, (NS, "p0", "app"))] == ([], [], [])
     assert swept[(False, (NS, "p1", "app"))] is None
 
 

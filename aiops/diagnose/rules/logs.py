@@ -20,6 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from difflib import get_close_matches
+from functools import partial
 from itertools import accumulate
 from typing import Any, NamedTuple
 
@@ -59,8 +60,9 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 # an RFC 3339-ish time near the start of the line: plain, [bracketed], or a JSON /
 # logfmt field ({"time":"...", ts=...)
-_TIMESTAMP = re.compile(
-    r"(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?)")
+_STAMP = r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?"
+_TIMESTAMP = re.compile(f"({_STAMP})")
+STAMP_SPAN = 120  # a line's timestamp is looked for in its first characters only
 STALE_PREVIOUS = timedelta(hours=1)
 
 # -- RBAC ---------------------------------------------------------------------------
@@ -179,7 +181,8 @@ def _clean(line: str) -> str:
 
 
 def _line_time(line: str) -> datetime | None:
-    return _stamp_time(_TIMESTAMP.search(line, 0, 120))
+    m = _TIMESTAMP.search(line, 0, STAMP_SPAN)
+    return _stamp_time(m.group(1) if m else None)
 
 
 # -- scanning -----------------------------------------------------------------------
@@ -200,6 +203,11 @@ class Hit(NamedTuple):
     def evidence(self) -> Evidence:
         e = log_evidence(self.container, self.line_no, self.line, self.previous)
         return Evidence(e.source, e.text, e.ref, self.time)
+
+
+# a Hit from a tuple of its fields, without the Python-level `__new__` of a named
+# tuple (tens of thousands are made by a first triage)
+_hit = partial(tuple.__new__, Hit)
 
 
 @dataclass
@@ -237,9 +245,21 @@ def scan(ctx: Context) -> list[PodScan]:
     return cached
 
 
-# (previous, log key) -> the indices of the candidate lines of the log's tail (see
-# `_candidate_lines`), None when no line of the whole log holds a keyword
-Sweep = dict[tuple[bool, LogKey], list[int] | None]
+class Swept(NamedTuple):
+    """A noisy log's candidate lines (`_candidate_lines` of its tail) with, for each,
+    the text its classification is remembered by and its timestamp (None when none),
+    as `_line_facts` gives them: worked out by RE2 for all candidate lines of the
+    cluster at once. A key of None: the line is not printable ASCII, and
+    `_line_facts` is asked."""
+
+    lines: list[int]
+    keys: list[str | None]
+    stamps: list[str | None]
+
+
+# (previous, log key) -> its candidate lines, None when no line of the whole log
+# holds a keyword
+Sweep = dict[tuple[bool, LogKey], Swept | None]
 
 
 @prefetch("rbac-forbidden", "dns-failure", "dependency-unreachable", "app-error")
@@ -408,12 +428,40 @@ def _sweep(ctx: Context) -> Sweep:
     if noisy:
         starts = np.fromiter(accumulate(map(len, tails), initial=0), dtype=np.int64,
                              count=len(tails) + 1)
-        lines = [x for tail in tails for x in tail]
-        found = np.flatnonzero(_match_sweep(_arrow_strings(lines)))
+        lines = _arrow_strings([x for tail in tails for x in tail])
+        found = np.flatnonzero(_match_sweep(lines))
+        keys, stamps = _keys_and_stamps(lines.take(pa.array(found)))
         cuts = np.searchsorted(found, starts).tolist()
         for j, k in enumerate(noisy):
-            out[k] = (found[cuts[j]:cuts[j + 1]] - starts[j]).tolist()
+            a, b = cuts[j], cuts[j + 1]
+            out[k] = Swept((found[a:b] - starts[j]).tolist(), keys[a:b], stamps[a:b])
     return out
+
+
+_PLAIN = r"^[\x20-\x7e]*$"  # `str.isascii() and str.isprintable()`
+_EMPTY = pa.scalar("", pa.large_string())
+
+
+def _keys_and_stamps(lines: pa.LargeStringArray) -> tuple[list[str | None],
+                                                          list[str | None]]:
+    """`_line_facts` of ASCII lines, by RE2 over all of them (a per-line regex search
+    and string building in Python cost more than the rest of the scan): the key of
+    a line that is not printable is None. Keys are made unique, so that equal
+    keys are one string and hash once."""
+    cut = pc.utf8_slice_codeunits(lines, 0, MAX_LINE)
+    head = pc.utf8_slice_codeunits(cut, 0, STAMP_SPAN)
+    keyed = pc.binary_join_element_wise(
+        pc.replace_substring_regex(head, pattern=_STAMP, replacement="\0",
+                                   max_replacements=1),
+        pc.utf8_slice_codeunits(cut, STAMP_SPAN, MAX_LINE), _EMPTY)
+    keyed = pc.if_else(pc.match_substring_regex(cut, _PLAIN), keyed, None)
+    codes = keyed.dictionary_encode()
+    texts: list[str | None] = [*codes.dictionary.to_pylist(), None]
+    keys = [texts[c] for c in pc.fill_null(codes.indices, -1).to_numpy().tolist()]
+    # no match: a null struct, whose field reads None
+    stamps = pc.struct_field(pc.extract_regex(head, pattern=f"(?P<s>{_STAMP})"),
+                             [0]).to_pylist()
+    return keys, stamps
 
 
 def _batches(texts: list[str]) -> Iterator[tuple[int, int]]:
@@ -474,29 +522,31 @@ def _traceback_end(lines: list[str], i: int) -> tuple[int, re.Match[str] | None]
 
 
 def _scan_lines(out: PodScan, container: str, previous: bool, raw: list[str], start: int,
-                first_counted: int, candidates: list[int] | None = None,
+                first_counted: int, swept: Swept | None = None,
                 memo: dict[tuple[str, bool], Found] | None = None) -> None:
-    """Parse only the lines a keyword sweep selects (`candidates` if swept already),
+    """Parse only the lines a keyword sweep selects (`swept` if swept already),
     plus each traceback's end. `memo` keeps what a line said by its text with the
     timestamp taken out (see `_classify_stamped`)."""
     lines = [x if isinstance(x, str) else "" for x in raw]
     inside_until = -1  # last line of the Python traceback being read
     tb_ends: dict[int, re.Match[str]] = {}
     memo = {} if memo is None else memo
-    search = _TIMESTAMP.search
     hits = out.hits
-    for i in _candidate_lines(lines) if candidates is None else candidates:
-        line = lines[i][:MAX_LINE]
-        if not (line.isascii() and line.isprintable()):  # `_clean`'s own test, inlined
-            line = _clean(line)
-        stamp = search(line, 0, 120)
+    if swept is None:
+        found_at = _candidate_lines(lines)
+        swept = Swept(found_at, [None] * len(found_at), [])
+    keys, stamps = swept.keys, swept.stamps
+    for j, i in enumerate(swept.lines):
+        text = keys[j]
+        if text is None:
+            line, text, stamp = _line_facts(lines[i])
+        else:  # printable: `_clean` keeps it as it is
+            line, stamp = lines[i][:MAX_LINE], stamps[j]
         # a line before `first_counted` is not recorded: only tracebacks are followed
         if i < first_counted:
             found: Found | tuple[()] = ()
         else:  # the memo look-up inlined: most lines are repeats
-            app = i > inside_until
-            key = (line if stamp is None else
-                   f"{line[:stamp.start()]}\0{line[stamp.end():]}", app)
+            key = (text, i > inside_until)
             found = memo.get(key)
             if found is None:
                 found = _classify_stamped(lines, i, line, stamp, key, memo)
@@ -512,7 +562,7 @@ def _scan_lines(out: PodScan, container: str, previous: bool, raw: list[str], st
                 bucket = hits.get(kind)
                 if bucket is None:
                     bucket = hits[kind] = []
-                bucket.append(Hit(kind, container, previous, start + i, line, data, when))
+                bucket.append(_hit((kind, container, previous, start + i, line, data, when)))
     for j, exc in tb_ends.items():
         if j >= first_counted:
             line = _clean(lines[j][:MAX_LINE])
@@ -521,11 +571,24 @@ def _scan_lines(out: PodScan, container: str, previous: bool, raw: list[str], st
                          "msg": exc.group("msg") or "", "weight": 5}, _line_time(line)))
 
 
+def _line_facts(raw: str) -> tuple[str, str, str | None]:
+    """A line as it is matched and quoted (`_clean`), the text what it says is
+    remembered by (its timestamp replaced by NUL, which `_clean` never leaves), and
+    its timestamp."""
+    line = raw[:MAX_LINE]
+    if not (line.isascii() and line.isprintable()):  # `_clean`'s own test, inlined
+        line = _clean(line)
+    m = _TIMESTAMP.search(line, 0, STAMP_SPAN)
+    if m is None:
+        return line, line, None
+    return line, f"{line[:m.start()]}\0{line[m.end():]}", m.group(1)
+
+
 Found = list[tuple[str, dict[str, Any]]]
 MEMO_LIMIT = 100_000  # remembered line shapes per state (then the memo starts afresh)
 
 
-def _classify_stamped(lines: list[str], i: int, line: str, stamp: re.Match[str] | None,
+def _classify_stamped(lines: list[str], i: int, line: str, stamp: str | None,
                       key: tuple[str, bool], memo: dict[tuple[str, bool], Found]) -> Found:
     """`_classify` of a line not in `memo`, kept there under `key` (its text with the
     timestamp taken out, and whether it counts as an app error): a failing container
@@ -534,7 +597,7 @@ def _classify_stamped(lines: list[str], i: int, line: str, stamp: re.Match[str] 
     may quote the stamp: neither is remembered."""
     window = _Window(lines, i)
     found = _classify(window, line, app=key[1])
-    if not window.read and not (stamp is not None and _quotes(found, stamp.group(1))):
+    if not window.read and not (stamp and _quotes(found, stamp)):
         if len(memo) >= MEMO_LIMIT:
             memo.clear()
         memo[key] = found
@@ -545,13 +608,12 @@ def _quotes(found: Found, text: str) -> bool:
     return any(isinstance(v, str) and text in v for _, d in found for v in d.values())
 
 
-def _stamp_time(m: re.Match[str] | None) -> datetime | None:
-    """The time of a `_TIMESTAMP` match, UTC when it names no zone. Straight through
+def _stamp_time(text: str | None) -> datetime | None:
+    """The time of a `_TIMESTAMP` text, UTC when it names no zone. Straight through
     `fromisoformat` (which reads "Z" since 3.11) in the common shape: a noisy log
     has tens of thousands of stamped lines, and this was a quarter of their cost."""
-    if m is None:
+    if not text:
         return None
-    text = m.group(1)
     if text[10] != "T" or "," in text:
         text = text.replace(" ", "T").replace(",", ".")
     try:
