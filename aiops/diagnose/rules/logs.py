@@ -438,23 +438,25 @@ def _sweep(ctx: Context) -> Sweep:
     return out
 
 
-_PLAIN = r"^[\x20-\x7e]*$"  # `str.isascii() and str.isprintable()`
-_EMPTY = pa.scalar("", pa.large_string())
+_EMPTY = pa.scalar(b"", pa.large_binary())
 
 
 def _keys_and_stamps(lines: pa.LargeStringArray) -> tuple[list[str | None],
                                                           list[str | None]]:
     """`_line_facts` of ASCII lines, by RE2 over all of them (a per-line regex search
     and string building in Python cost more than the rest of the scan): the key of
-    a line that is not printable is None. Keys are made unique, so that equal
-    keys are one string and hash once."""
-    cut = pc.utf8_slice_codeunits(lines, 0, MAX_LINE)
-    head = pc.utf8_slice_codeunits(cut, 0, STAMP_SPAN)
+    a line that is not printable is None. Keys are made unique, so that equal keys
+    are one string and hash once. Characters are bytes, so lines are cut as bytes."""
+    raw = lines.view(pa.large_binary())
+    if len(raw) and pc.max(pc.binary_length(raw)).as_py() > MAX_LINE:
+        raw = pc.binary_slice(raw, 0, MAX_LINE)
+    head = pc.binary_slice(raw, 0, STAMP_SPAN).view(pa.large_string())
     keyed = pc.binary_join_element_wise(
         pc.replace_substring_regex(head, pattern=_STAMP, replacement="\0",
-                                   max_replacements=1),
-        pc.utf8_slice_codeunits(cut, STAMP_SPAN, MAX_LINE), _EMPTY)
-    keyed = pc.if_else(pc.match_substring_regex(cut, _PLAIN), keyed, None)
+                                   max_replacements=1).view(pa.large_binary()),
+        pc.binary_slice(raw, STAMP_SPAN, MAX_LINE), _EMPTY)
+    keyed = pc.if_else(pc.ascii_is_printable(raw.view(pa.large_string())),
+                       keyed.view(pa.large_string()), None)
     codes = keyed.dictionary_encode()
     texts: list[str | None] = [*codes.dictionary.to_pylist(), None]
     keys = [texts[c] for c in pc.fill_null(codes.indices, -1).to_numpy().tolist()]
