@@ -14,9 +14,7 @@ from __future__ import annotations
 import re
 import weakref
 from bisect import bisect_right
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from difflib import get_close_matches
@@ -390,8 +388,9 @@ def _sweep(ctx: Context) -> Sweep:
     """`_any_keyword` of every ASCII log of the state, then `_candidate_lines` of the
     tails of those holding any, each as one RE2 pass (pyarrow) over all the texts
     at once instead of a lower() and 27 searches per log or line in Python.
-    Batches of logs are matched in worker threads (RE2 runs without the GIL) while
-    the next one is joined. Other logs (non-ASCII, not text) are left out."""
+    It runs in one thread, in the background of a whole-cluster triage (RE2 runs
+    without the GIL), while the rules use the other core: more threads only took
+    the core from them. Other logs (non-ASCII, not text) are left out."""
     state = ctx.state
     keys: list[tuple[bool, LogKey]] = []
     texts: list[str] = []
@@ -404,17 +403,8 @@ def _sweep(ctx: Context) -> Sweep:
     if not texts:
         return {}
     said: list[bool] = []
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        # at most two batches in flight: a batch's buffers are freed before the next
-        # but one is joined, so they are reused instead of the whole 100 MB of logs
-        # being copied into fresh memory (page faults cost as much as the matching)
-        flight: deque[Future[np.ndarray]] = deque()
-        for a, b in _batches(texts):
-            if len(flight) == 2:
-                said += flight.popleft().result().tolist()
-            flight.append(pool.submit(_match_sweep, _arrow_strings(texts[a:b])))
-        while flight:
-            said += flight.popleft().result().tolist()
+    for a, b in _batches(texts):  # one batch at a time: its buffers are reused
+        said += _match_sweep(_arrow_strings(texts[a:b])).tolist()
     out: Sweep = {}
     noisy: list[tuple[bool, LogKey]] = []
     tails: list[list[str]] = []
@@ -430,11 +420,11 @@ def _sweep(ctx: Context) -> Sweep:
                              count=len(tails) + 1)
         lines = _arrow_strings([x for tail in tails for x in tail])
         found = np.flatnonzero(_match_sweep(lines))
-        keys, stamps = _keys_and_stamps(lines.take(pa.array(found)))
+        line_keys, stamps = _keys_and_stamps(lines.take(pa.array(found)))
         cuts = np.searchsorted(found, starts).tolist()
         for j, k in enumerate(noisy):
             a, b = cuts[j], cuts[j + 1]
-            out[k] = Swept((found[a:b] - starts[j]).tolist(), keys[a:b], stamps[a:b])
+            out[k] = Swept((found[a:b] - starts[j]).tolist(), line_keys[a:b], stamps[a:b])
     return out
 
 
