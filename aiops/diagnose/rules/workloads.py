@@ -592,9 +592,9 @@ def _quota_suspects(ctx: Context, kids: _Children) -> list[Obj]:
 def _cluster_quota_suspects(ctx: Context) -> list[Obj]:
     """`_quota_suspects` for the whole cluster (a test holds them equal), in one tight
     pass over the ~10^4 creators: each is in `ctx.objects` there (those `_creators`
-    finds again through their owners are skipped as seen), and its events are looked
-    up as `ctx.events` does, without sorting or copying them."""
-    by_object = ctx.state.events_by_object
+    finds again through their owners are skipped as seen), and whether some
+    FailedCreate event is about it is one look-up in the event index by reason."""
+    failed_create = ctx.with_event("FailedCreate")
     seen: set[tuple[str, str, str]] = set()
     out = []
     for kind in ("ReplicaSet", "StatefulSet", "Job", "DaemonSet"):
@@ -611,9 +611,8 @@ def _cluster_quota_suspects(ctx: Context) -> list[Obj]:
                 continue
             seen.add(key)
             # the key `ctx.events` looks up is the same tuple when all three are text
-            evs = by_object.get(key if type(k) is str and type(ns) is str
-                                and type(name) is str else (k or "", ns or "", name or ""))
-            if (evs and any(e.get("reason") == "FailedCreate" for e in evs)) \
+            if (key if type(k) is str and type(ns) is str and type(name) is str
+                    else (k or "", ns or "", name or "")) in failed_create \
                     or _replica_failure(obj):
                 out.append(obj)
     return out
