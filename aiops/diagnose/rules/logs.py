@@ -524,9 +524,9 @@ def _scan_lines(out: PodScan, container: str, previous: bool, raw: list[str], st
     tb_ends: dict[int, re.Match[str]] = {}
     memo = {} if memo is None else memo
     hits = out.hits
-    if swept is None:
+    if swept is None:  # every line left to `_line_facts`
         found_at = _candidate_lines(lines)
-        swept = Swept(found_at, [None] * len(found_at), [])
+        swept = Swept(found_at, [None] * len(found_at), [None] * len(found_at))
     keys, stamps = swept.keys, swept.stamps
     for j, i in enumerate(swept.lines):
         text = keys[j]
