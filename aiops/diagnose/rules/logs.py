@@ -1074,10 +1074,16 @@ def dependency_unreachable(ctx: Context) -> Iterator[Finding]:
 
 
 def _dependency_target(hits: list[Hit]) -> tuple[str, int | None, list[Hit]]:
-    """The most reported (named) host:port and its hits."""
-    keys = [_target_key(x) for x in hits]
+    """The most reported (named) host:port and its hits. The hits of a repeated line
+    share one parse (`_classify_stamped`): its key is worked out once."""
+    of: dict[int, tuple[str, int | None]] = {}  # id of a parse (alive in `hits`) -> key
+    keys: list[tuple[str, int | None]] = []
     counts: dict[tuple[str, int | None], int] = {}
-    for k in keys:
+    for x in hits:
+        k = of.get(id(x.data))
+        if k is None:
+            k = of[id(x.data)] = _target_key(x)
+        keys.append(k)
         counts[k] = counts.get(k, 0) + 1
     (host, port), _n = max(counts.items(), key=lambda kv: (kv[0][0] != "", kv[1]))
     return host, port, [x for x, k in zip(hits, keys, strict=True) if k == (host, port)]
