@@ -44,6 +44,13 @@ def _current(entry: KindIndex, objs: list[Obj] | None) -> bool:
     return entry[2][0] is objs and entry[2][1] == (len(objs) if objs is not None else 0)
 
 
+# what reads the logs as a source loads them (`ClusterState.index_logs`): called with
+# the state and the (previous, key) of the logs just added, or None once all are
+# loaded (then nothing may be left in flight). Each keeps what it derives on the
+# state with the text it derived it from: a log replaced later is not what it read.
+LOG_INDEXERS: list[Callable[[ClusterState, list[tuple[bool, LogKey]] | None], None]] = []
+
+
 class _EventIndex:
     """Events by the object they are about and by reason, for one list of events,
     of which the first `count` are indexed."""
@@ -202,6 +209,13 @@ class ClusterState:
     def events_by_reason(self) -> dict[str, set[tuple[str, str, str]]]:
         """Event reason -> (kind, namespace, name) of the objects it is about."""
         return self._events().by_reason
+
+    def index_logs(self, added: list[tuple[bool, LogKey]] | None) -> None:
+        """Hand the logs just added to `logs` / `previous_logs` ((previous, key) of
+        each) to the `LOG_INDEXERS`; None once the source has loaded them all.
+        Loaders call it after each log file or page, and at the end."""
+        for indexer in LOG_INDEXERS:
+            indexer(self, added)
 
     def index_events(self) -> None:
         """Index the events appended since the last call. Loaders call it after each

@@ -19,7 +19,7 @@ import yaml
 
 from aiops.errors import SnapshotError
 from aiops.kinds import BY_KIND, FILE_STEMS, kind_of_list
-from aiops.model import ClusterState, LoadProblem
+from aiops.model import ClusterState, LoadProblem, LogKey
 from aiops.redact import scrub_object
 
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -69,6 +69,7 @@ def _load(path: str | os.PathLike[str], source: str | None) -> ClusterState:
         state.index_kinds(_load_file(f, root, state))
         state.index_events()
     state.index_kinds(list(state.objects))  # complete, whatever a file held
+    state.index_logs(None)  # all logs are in
     if not state.objects:
         detail = "; ".join(str(p) for p in state.problems[:3])
         raise SnapshotError(
@@ -205,6 +206,7 @@ def _load_logs(raw: bytes, f: Path, state: ClusterState, previous: bool) -> None
     text = raw.decode("utf-8", errors="replace")
     target = state.previous_logs if previous else state.logs
     found = False
+    added: list[tuple[bool, LogKey]] = []
     pos = text.find(_START_TEXT)
     while pos != -1:
         eol = text.find("\n", pos)
@@ -218,13 +220,19 @@ def _load_logs(raw: bytes, f: Path, state: ClusterState, previous: bool) -> None
         stop = end if end != -1 else len(text)  # truncated file: keep what is there
         if m:
             found = True
-            target[(m.group(2), m.group(3), m.group(1))] = text[body_start:stop].rstrip("\n")
+            key = (m.group(2), m.group(3), m.group(1))
+            target[key] = text[body_start:stop].rstrip("\n")
+            added.append((previous, key))
         if end == -1:
             break
         pos = text.find(_START_TEXT, end if end == nxt else end + len(_END_TEXT))
     if not found and text.strip():
         # a plain `kubectl logs` capture saved as <ns>/<pod>/logs.txt
-        target[(f.parent.parent.name, f.parent.name, "")] = text
+        key = (f.parent.parent.name, f.parent.name, "")
+        target[key] = text
+        added.append((previous, key))
+    if added:
+        state.index_logs(added)
 
 
 def _apply_manifest(meta: Path, state: ClusterState) -> None:

@@ -10,6 +10,7 @@ import copy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import aiops.diagnose.rules.logs as logs_module
 from aiops.diagnose import diagnose
 from aiops.diagnose.context import LOG_LINE_LIMIT, Context
 from aiops.diagnose.rules.logs import (
@@ -22,6 +23,7 @@ from aiops.diagnose.rules.logs import (
     _sweep,
 )
 from aiops.model import ClusterState
+from aiops.sources.snapshot import load_snapshot
 
 NS = "shop"
 
@@ -144,3 +146,68 @@ def test_prefetched_sweep_equals_the_sweep_built_on_demand() -> None:
     ctx.prefetch(("t", "sweep"), lambda: _sweep(ctx))
     assert ctx.shared(("t", "sweep"), lambda: None) == _sweep(Context(_state(logs_, [
         "Traceback (most recent call last):", ""])))
+
+
+# -- the first step done while a snapshot loads (`_index_logs`) ----------------------
+
+def _dump(tmp_path, logs_: list[str], previous: list[str]):
+    """A cluster-info dump: pods.json and each pod's logs as `kubectl cluster-info
+    dump` writes them (a START/END block per container)."""
+    import json
+
+    ns_dir = tmp_path / NS
+    ns_dir.mkdir()
+    pods = [_pod(f"p{i}") for i in range(len(logs_))]
+    (ns_dir / "pods.json").write_text(json.dumps({"kind": "PodList", "items": pods}))
+    for name, texts in (("logs.txt", logs_), ("logs-previous.txt", previous)):
+        for i, text in enumerate(texts):
+            d = ns_dir / f"p{i}"
+            d.mkdir(exist_ok=True)
+            (d / name).write_text(f"==== START logs for container app of pod {NS}/p{i} ====\n"
+                                  f"{text}\n==== END logs for container app of pod {NS}/p{i} "
+                                  "====\n", encoding="utf-8")
+    return tmp_path
+
+
+def _unindexed(state: ClusterState) -> ClusterState:
+    out = copy.deepcopy(state)
+    out.__dict__.pop(logs_module._KNOWN, None)
+    return out
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(logs, min_size=1, max_size=5), st.lists(logs, max_size=5))
+def test_a_loaded_snapshot_is_swept_as_an_unloaded_state(tmp_path_factory, current,
+                                                         previous) -> None:
+    """What the loader's pass found (every ASCII log, nothing left in flight) gives
+    the sweep a state built without it gives."""
+    state = load_snapshot(_dump(tmp_path_factory.mktemp("dump"), current, previous))
+    known = state.__dict__[logs_module._KNOWN]
+    assert logs_module._LOADING not in state.__dict__
+    ascii_logs = {(p, k) for p, src in ((False, state.logs), (True, state.previous_logs))
+                  for k, t in src.items() if t.isascii()}
+    assert set(known) == ascii_logs
+    assert _sweep(Context(state)) == _sweep(Context(_unindexed(state)))
+
+
+def test_a_log_replaced_after_loading_is_swept_again(tmp_path) -> None:
+    state = load_snapshot(_dump(tmp_path, ["all good", "ERROR: connection refused to db:5432"],
+                                []))
+    assert state.__dict__[logs_module._KNOWN][(False, (NS, "p0", "app"))][1] is False
+    state.logs[(NS, "p0", "app")] = "panic: boom"
+    state.logs[(NS, "p1", "app")] = "all good now"
+    swept = _sweep(Context(state))
+    assert swept[(False, (NS, "p0", "app"))].lines == [0]
+    assert swept[(False, (NS, "p1", "app"))] is None
+    assert swept == _sweep(Context(_unindexed(state)))
+
+
+def test_a_failing_load_time_pass_leaves_the_sweep_to_the_triage(tmp_path, monkeypatch) -> None:
+    def boom(arr):
+        raise RuntimeError("RE2 unavailable")
+
+    monkeypatch.setattr(logs_module, "_match_sweep", boom)
+    state = load_snapshot(_dump(tmp_path, ["ERROR: connection refused to db:5432"], []))
+    assert not state.__dict__[logs_module._KNOWN]  # nothing recorded, loading went on
+    monkeypatch.undo()
+    assert {f.rule for f in diagnose(state).findings} >= {"dependency-unreachable"}

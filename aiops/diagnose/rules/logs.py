@@ -15,10 +15,11 @@ import re
 import weakref
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from difflib import get_close_matches
-from functools import partial
+from functools import lru_cache, partial
 from itertools import accumulate
 from typing import Any, NamedTuple
 
@@ -43,7 +44,7 @@ from aiops.diagnose.registry import prefetch, rule
 from aiops.diagnose.rules._common import as_dict as _dict
 from aiops.diagnose.rules._common import as_list as _list
 from aiops.diagnose.rules.services import backends, describe_backends, selector_fix
-from aiops.model import ClusterState, LogKey
+from aiops.model import LOG_INDEXERS, ClusterState, LogKey
 
 FAMILY = "logs"
 DOCS_RBAC = "https://kubernetes.io/docs/reference/access-authn-authz/rbac/"
@@ -387,24 +388,33 @@ _UNSWEPT: Any = object()  # a log `_sweep` left to `_any_keyword` / `_candidate_
 def _sweep(ctx: Context) -> Sweep:
     """`_any_keyword` of every ASCII log of the state, then `_candidate_lines` of the
     tails of those holding any, each as one RE2 pass (pyarrow) over all the texts
-    at once instead of a lower() and 27 searches per log or line in Python.
-    It runs in one thread, in the background of a whole-cluster triage (RE2 runs
+    at once instead of a lower() and 27 searches per log or line in Python. The
+    first is done as a source loads the logs (`_index_logs`), but for logs replaced
+    since. It runs in one thread, in the background of a whole-cluster triage (RE2 runs
     without the GIL), while the rules use the other core: more threads only took
     the core from them. Other logs (non-ASCII, not text) are left out."""
     state = ctx.state
+    known: dict[tuple[bool, LogKey], tuple[str, bool]] = state.__dict__.get(_KNOWN) or {}
     keys: list[tuple[bool, LogKey]] = []
+    said: list[bool] = []
+    todo: list[int] = []  # where in `keys` the logs `_index_logs` did not read are
     texts: list[str] = []
     for previous, src in ((False, state.logs), (True, state.previous_logs)):
         for key, text in src.items():
             if isinstance(text, str) and text.isascii() and isinstance(key, tuple) \
                     and len(key) == 3:
+                seen = known.get((previous, key))
+                if seen is None or seen[0] is not text:  # not read, or replaced since
+                    todo.append(len(keys))
+                    texts.append(text)
                 keys.append((previous, key))
-                texts.append(text)
-    if not texts:
+                said.append(seen is not None and seen[1])
+    if not keys:
         return {}
-    said: list[bool] = []
     for a, b in _batches(texts):  # one batch at a time: its buffers are reused
-        said += _match_sweep(_arrow_strings(texts[a:b])).tolist()
+        for i, hit in zip(todo[a:b], _match_sweep(_arrow_strings(texts[a:b])).tolist(),
+                          strict=True):
+            said[i] = hit
     out: Sweep = {}
     noisy: list[tuple[bool, LogKey]] = []
     tails: list[list[str]] = []
@@ -454,6 +464,63 @@ def _keys_and_stamps(lines: pa.LargeStringArray) -> tuple[list[str | None],
     stamps = pc.struct_field(pc.extract_regex(head, pattern=f"(?P<s>{_STAMP})"),
                              [0]).to_pylist()
     return keys, stamps
+
+
+_KNOWN = "_diagnose_log_keywords"  # on the state: (previous, key) -> (text, keyword?)
+_LOADING = "_diagnose_log_loading"  # on the state while a source loads it
+
+
+class _LoadSweep:
+    """The logs read since the last batch went to RE2, and the batches in flight."""
+
+    __slots__ = ("entries", "flight", "size", "texts")
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[bool, LogKey, str]] = []
+        self.texts: list[str] = []
+        self.size = 0
+        self.flight: list[tuple[list[tuple[bool, LogKey, str]], Future[np.ndarray]]] = []
+
+
+def _index_logs(state: ClusterState, added: list[tuple[bool, LogKey]] | None) -> None:
+    """The first step of `_sweep` (which logs hold a keyword anywhere), done as a
+    source loads the logs: one of the model's LOG_INDEXERS. Each batch of about
+    _BATCH_CHARS goes to RE2 on a worker thread, while the loading (which leaves
+    the other core idle) goes on. Done during a first triage instead, the copies
+    it makes (~100 MB for 10,000 pods) held the interpreter lock and the memory
+    the rules beside it wanted. A batch that fails is left to `_sweep`."""
+    run: _LoadSweep | None = state.__dict__.get(_LOADING)
+    if run is None:
+        run = state.__dict__[_LOADING] = _LoadSweep()
+    for previous, key in added or ():
+        text = (state.previous_logs if previous else state.logs).get(key)
+        if isinstance(text, str) and text.isascii():
+            run.entries.append((previous, key, text))
+            run.texts.append(text)
+            run.size += len(text)
+    if run.texts and (run.size >= _BATCH_CHARS or added is None):
+        run.flight.append((run.entries, _index_worker().submit(
+            _match_sweep, _arrow_strings(run.texts))))
+        run.entries, run.texts, run.size = [], [], 0
+    if added is not None:
+        return
+    del state.__dict__[_LOADING]  # nothing left in flight on a loaded state
+    table: dict[tuple[bool, LogKey], tuple[str, bool]] = state.__dict__.setdefault(_KNOWN, {})
+    for entries, future in run.flight:
+        try:
+            said = future.result().tolist()
+        except Exception:  # `_sweep` sweeps these logs itself
+            continue
+        for (previous, key, text), hit in zip(entries, said, strict=True):
+            table[(previous, key)] = (text, hit)
+
+
+@lru_cache(maxsize=1)
+def _index_worker() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="aiops-log-index")
+
+
+LOG_INDEXERS.append(_index_logs)
 
 
 def _batches(texts: list[str]) -> Iterator[tuple[int, int]]:
