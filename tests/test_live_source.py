@@ -105,6 +105,25 @@ def test_live_load_matches_the_snapshot(live: ClusterState, demo: ClusterState) 
     assert not live.unavailable
 
 
+def test_live_logs_are_indexed_as_they_load(live: ClusterState) -> None:
+    """The diagnosis's load-time log pass sees the logs fetched from the API too,
+    and leaves nothing in flight; the sweep of the loaded state is what it would
+    be without that pass."""
+    import copy
+
+    from aiops.diagnose.context import Context
+    from aiops.diagnose.rules import logs
+
+    known = live.__dict__[logs._KNOWN]
+    assert logs._LOADING not in live.__dict__
+    assert set(known) == {(p, k) for p, src in ((False, live.logs), (True, live.previous_logs))
+                          for k, t in src.items() if t.isascii()}
+    assert known
+    bare = copy.deepcopy(live)
+    del bare.__dict__[logs._KNOWN]
+    assert logs._sweep(Context(live)) == logs._sweep(Context(bare))
+
+
 @pytest.mark.parametrize(("frame", "key"), [
     ("pods", ["namespace", "name"]),
     ("containers", ["namespace", "pod", "container"]),

@@ -146,6 +146,7 @@ def load_live(
             _keep_namespaces(state, wanted)
         if logs:
             _load_logs(api, state, log_tail_lines, note)
+        state.index_logs(None)  # all logs are in
     finally:
         api.client.close()
     return state
@@ -443,6 +444,7 @@ def _load_logs(api: _Api, state: ClusterState, tail_lines: int, note: Progress) 
                 pool.shutdown(wait=True, cancel_futures=True)
                 break
             (state.previous_logs if prev else state.logs)[key] = text
+            state.index_logs([(prev, key)])
 
 
 def _fetch_log(api: _Api, key: LogKey, previous: bool, tail_lines: int) -> str:

@@ -211,3 +211,14 @@ def test_a_failing_load_time_pass_leaves_the_sweep_to_the_triage(tmp_path, monke
     assert not state.__dict__[logs_module._KNOWN]  # nothing recorded, loading went on
     monkeypatch.undo()
     assert {f.rule for f in diagnose(state).findings} >= {"dependency-unreachable"}
+
+
+def test_a_load_never_said_to_be_complete_is_completed_by_the_sweep() -> None:
+    state = _state(["ERROR: connection refused to db:5432", "all good"], ["panic: boom"])
+    logs_module._index_logs(state, [(False, (NS, "p0", "app")), (True, (NS, "p0", "app"))])
+    assert logs_module._LOADING in state.__dict__
+    swept = _sweep(Context(state))
+    assert logs_module._LOADING not in state.__dict__
+    assert set(state.__dict__[logs_module._KNOWN]) == {(False, (NS, "p0", "app")),
+                                                      (True, (NS, "p0", "app"))}
+    assert swept == _sweep(Context(_unindexed(state)))

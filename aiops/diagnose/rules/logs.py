@@ -394,6 +394,8 @@ def _sweep(ctx: Context) -> Sweep:
     without the GIL), while the rules use the other core: more threads only took
     the core from them. Other logs (non-ASCII, not text) are left out."""
     state = ctx.state
+    if _LOADING in state.__dict__:  # a loader that never said all its logs were in
+        _index_logs(state, None)
     known: dict[tuple[bool, LogKey], tuple[str, bool]] = state.__dict__.get(_KNOWN) or {}
     keys: list[tuple[bool, LogKey]] = []
     said: list[bool] = []
