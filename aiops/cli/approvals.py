@@ -24,6 +24,8 @@ NameOpt = Annotated[str | None, typer.Option("--name", help="Who decides (defaul
 EmailOpt = Annotated[str | None, typer.Option("--email", help="Their email (default: git "
                                               "config user.email).")]
 DecisionFormatOpt = Annotated[str, typer.Option("--format", help="text | json")]
+ProposalIdArg = Annotated[str, typer.Argument(metavar="ID", help="Proposal id (or a "
+                                                                  "unique prefix).")]
 KubeOpt = Annotated[str, typer.Option(
     "--source", "-s", help="kube[:context]: the cluster to change.", envvar="AIOPS_SOURCE")]
 
@@ -180,8 +182,7 @@ def _decide_cli(decision: str, proposal_id: str, justification: str, name: str |
 
 @app.command("approve")
 def approvals_approve(
-    proposal_id: Annotated[str, typer.Argument(metavar="ID", help="Proposal id (or a "
-                                               "unique prefix).")],
+    proposal_id: ProposalIdArg,
     justification: JustificationOpt,
     name: NameOpt = None,
     email: EmailOpt = None,
@@ -195,8 +196,7 @@ def approvals_approve(
 
 @app.command("reject")
 def approvals_reject(
-    proposal_id: Annotated[str, typer.Argument(metavar="ID", help="Proposal id (or a "
-                                               "unique prefix).")],
+    proposal_id: ProposalIdArg,
     justification: JustificationOpt,
     name: NameOpt = None,
     email: EmailOpt = None,
@@ -210,8 +210,7 @@ def approvals_reject(
 
 @app.command("show-change")
 def approvals_show_change(
-    proposal_id: Annotated[str, typer.Argument(metavar="ID", help="Proposal id (or a "
-                                               "unique prefix).")],
+    proposal_id: ProposalIdArg,
     store: PhrStoreOpt = None,
     governance: GovernanceOpt = None,
     fmt: DecisionFormatOpt = "text",
