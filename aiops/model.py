@@ -122,11 +122,22 @@ class ClusterState:
         read again, as `in_namespace`, when the kind's list changed without `add`)."""
         if not isinstance(name, str) or not isinstance(namespace or "", str):
             return None
+        return self.named(kind).get((namespace or "", name))
+
+    def named(self, kind: str) -> dict[tuple[str, str], Obj]:
+        """A kind's objects by (namespace or "", name): `get` as one dict, for a loop
+        that looks up thousands (a shared dict, current as of the call: do not modify,
+        and ask again after changing the state)."""
         objs = self.objects.get(kind)
         entry = self._index.get(kind)
         if entry is None or not _current(entry, objs):
             entry = self._read_kind(kind)
-        return entry[0].get((namespace or "", name))
+        return entry[0]
+
+    def names_unique(self, kind: str) -> bool:
+        """Whether every object of a kind is the only one of its (namespace, name), so
+        that `named` lists them all."""
+        return len(self.named(kind)) == len(self.objects.get(kind) or ())
 
     def in_namespace(self, kind: str, namespace: Any) -> list[Obj]:
         """The objects of a kind whose metadata.namespace (or "") is `namespace`, in

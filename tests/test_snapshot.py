@@ -256,14 +256,18 @@ def test_kind_index_follows_the_lists() -> None:
 
     st = ClusterState(source="t", objects={"Pod": [pod("p1")]})
     st.index_kinds(["Pod", "Missing", "Event"])
+    assert st.names_unique("Pod") and st.named("Pod") == {("a", "p1"): st.kind("Pod")[0]}
     st.objects["Pod"] += [pod("p2", "b"), pod("p1"), pod("x", ["unhashable"]), pod("y", 3)]
     st.index_kinds(["Pod"])
     assert st.get("Pod", "a", "p1") is st.kind("Pod")[2]  # the last of a name wins
     assert [p["metadata"]["name"] for p in st.in_namespace("Pod", "a")] == ["p1", "p1"]
     assert st.get("Pod", "b", "p2") and st.in_namespace("Pod", 3) == [st.kind("Pod")[4]]
+    assert not st.names_unique("Pod")  # p1 twice, and names in odd namespaces not named
+    assert set(st.named("Pod")) == {("a", "p1"), ("b", "p2")}
     st.objects["Pod"] = [pod("q")]  # replaced: read again
     assert st.get("Pod", "a", "p1") is None and st.get("Pod", "a", "q") is not None
     assert [p["metadata"]["name"] for p in st.in_namespace("Pod", "a")] == ["q"]
+    assert st.names_unique("Pod") and st.names_unique("Missing")
 
 
 def test_loader_indexes_every_kind_it_read(tmp_path) -> None:

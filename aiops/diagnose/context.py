@@ -324,13 +324,17 @@ class Context:
             only = set().union(*sets)
         else:  # the state's sets, a few pods in scope: test each pod against them
             return [p for p in self._pods if any(id(p) in x for x in sets)]
-        if self.whole_cluster and len(only) * 8 < len(self._pods):
-            # a few of the state's pods: put them in state order by position rather
-            # than walking every pod of the state again for each set of signals
+        return self.in_order(only)
+
+    def in_order(self, ids: set[int]) -> list[Obj]:
+        """The in-scope pods whose id is in `ids`, in `pods()` order. A few of a whole
+        cluster's pods are put in order by position rather than by walking every pod
+        of the state again."""
+        if self.whole_cluster and len(ids) * 8 < len(self._pods):
             at = self._positions()
             if len(at) == len(self._pods):  # (no pod listed twice)
-                return [self._pods[i] for i in sorted(at[x] for x in only if x in at)]
-        return [p for p in self._pods if id(p) in only]
+                return [self._pods[i] for i in sorted(at[x] for x in ids if x in at)]
+        return [p for p in self._pods if id(p) in ids]
 
     def _positions(self) -> dict[int, int]:
         """id -> position of every pod in `pods()`, for a whole-cluster context."""
@@ -350,6 +354,14 @@ class Context:
                     with suppress(TypeError):  # an unhashable name: no event is about it
                         if _key(p) in keys:
                             out.add(id(p))
+            return out
+        if self.state.names_unique("Pod"):
+            # each pod has its own (namespace, name): look the keys up, no pod pass
+            named = self.state.named("Pod")
+            for key in keys:
+                p = named.get(key[1:])
+                if isinstance(p, dict) and _key(p) == key:
+                    out.add(id(p))
             return out
         by_key = self._idx.pods_by_key
         if by_key is None:

@@ -148,6 +148,22 @@ def test_prefetched_sweep_equals_the_sweep_built_on_demand() -> None:
         "Traceback (most recent call last):", ""])))
 
 
+def test_pods_with_hits_are_the_same_found_by_name_or_by_a_walk(monkeypatch) -> None:
+    """A whole-cluster scan looks the pods of loud logs up by name when pod names are
+    unique; the walk over every pod it does otherwise finds the same scans."""
+    from aiops.diagnose.rules.logs import scan
+    from aiops.sources import open_source
+
+    def scans() -> list[tuple[str, dict]]:
+        return [(s.pod["metadata"]["name"], s.hits) for s in scan(Context(open_source("demo")))]
+
+    assert open_source("demo").names_unique("Pod")
+    by_name = scans()
+    assert by_name
+    monkeypatch.setattr(ClusterState, "names_unique", lambda self, kind: False)
+    assert scans() == by_name
+
+
 # -- the first step done while a snapshot loads (`_index_logs`) ----------------------
 
 def _dump(tmp_path, logs_: list[str], previous: list[str]):

@@ -100,3 +100,33 @@ def test_a_few_signalled_pods_of_a_big_state_keep_state_order() -> None:
     assert got == [p for p in pods if p["status"]["phase"] == "Pending" or
                    p["status"]["containerStatuses"][0]["state"].get("waiting")]
     assert 0 < len(got) * 8 < len(pods)
+
+
+def test_pods_an_event_is_about_with_unique_and_repeated_names() -> None:
+    """Pods with an event of some reason are looked up by name when every pod of the
+    state has its own (namespace, name), and found by a walk over the pods when two
+    share one: both give every pod such an event is about, in state order."""
+    from aiops.diagnose.context import event_signal
+
+    def pod(name: str) -> dict[str, Any]:
+        return {"kind": "Pod", "metadata": {"name": name, "namespace": "ns"},
+                "status": {"phase": "Running"}}
+
+    def event(kind: str, name: str, reason: str) -> dict[str, Any]:
+        return {"kind": "Event", "reason": reason,
+                "involvedObject": {"kind": kind, "namespace": "ns", "name": name}}
+
+    pods = [pod(f"p{i}") for i in range(40)]
+    events = [event("Pod", "p30", "Failed"), event("Pod", "p3", "Failed"),
+              event("Pod", "p17", "Failed"), event("Deployment", "p5", "Failed"),
+              event("Pod", "gone", "Failed"), event("Pod", "p9", "BackOff")]
+    state = ClusterState(source="t", objects={"Pod": pods, "Event": events})
+    assert state.names_unique("Pod")
+    failed = Context(state).pods_with(event_signal("Failed"))
+    assert failed == [pods[3], pods[17], pods[30]]
+
+    twin = pod("p17")
+    state = ClusterState(source="t", objects={"Pod": [*pods, twin], "Event": events})
+    assert not state.names_unique("Pod")
+    assert Context(state).pods_with(event_signal("Failed")) == [pods[3], pods[17], pods[30],
+                                                                twin]

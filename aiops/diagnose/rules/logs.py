@@ -274,13 +274,19 @@ def _with_hits(ctx: Context) -> list[PodScan]:
         return [s for p in ctx.pods() if (s := pod_scan(ctx, p)) is not None]
     sweep = ctx.shared(("logs", "sweep"), lambda: _sweep(ctx))
     loud = _loud_pods(ctx.state, sweep)
-    return [s for p in ctx.pods()
-            if _ns_name(p) in loud and (s := pod_scan(ctx, p, sweep)) is not None]
+    if ctx.state.names_unique("Pod"):  # each pod's (namespace, name) is text, its own
+        named = ctx.state.named("Pod")
+        pods = ctx.in_order({id(p) for k in loud if (p := named.get(k)) is not None})
+    else:
+        pods = [p for p in ctx.pods() if _ns_name(p) in loud]
+    return [s for p in pods if (s := pod_scan(ctx, p, sweep)) is not None]
 
 
 def _loud_pods(state: ClusterState, sweep: Sweep) -> set[tuple[str, str]]:
     """(namespace, pod) of every log the sweep did not find quiet (a keyword in it,
     or not swept): the other pods' scans find nothing, so they are not made."""
+    if len(sweep) == len(state.logs) + len(state.previous_logs):  # every log swept
+        return {(key[0], key[1]) for (_, key), swept in sweep.items() if swept is not None}
     out: set[tuple[str, str]] = set()
     for previous, src in ((False, state.logs), (True, state.previous_logs)):
         for key in src:

@@ -457,16 +457,25 @@ def _suspicion_of(ctx: Context, svc: Obj, flag: int) -> int:
 
 def _suspicions(ctx: Context) -> dict[int, tuple[Obj, int]]:
     """id -> (Service, its `_suspicion` flags) for every Service of the state."""
-    return ctx.shared(("services", "suspicion"), lambda: {
-        id(s): (s, _suspicion(ctx, s)) for s in ctx.cluster_objects("Service")})
+    def build() -> dict[int, tuple[Obj, int]]:
+        names = (ctx.state.named("Endpoints"), ctx.state.named("Pod"))
+        both = _UNMATCHED | _NO_READY
+        return {id(s): (s, _suspicion(ctx, s, both, names))
+                for s in ctx.cluster_objects("Service")}
+    return ctx.shared(("services", "suspicion"), build)
 
 
-def _suspicion(ctx: Context, svc: Obj, want: int = _UNMATCHED | _NO_READY) -> int:
+Names = dict[tuple[str, str], Obj]
+
+
+def _suspicion(ctx: Context, svc: Obj, want: int = _UNMATCHED | _NO_READY,
+               names: tuple[Names, Names] | None = None) -> int:
     """`_unmatched` and `_without_ready` (those `want`ed) as flags, from one look at
     its Endpoints: most Services of a cluster list a ready address (so they have a
     ready backend) of a live pod their selector matches (so it matches one), which
     settles both without parsing the selector or matching labels. Inlined: this
-    runs for every Service of the cluster."""
+    runs for every Service of the cluster. `names`: the state's Endpoints and Pods
+    by (namespace, name), when the caller looks up many."""
     m = svc.get("metadata")
     if not isinstance(m, dict):
         return 0
@@ -480,9 +489,9 @@ def _suspicion(ctx: Context, svc: Obj, want: int = _UNMATCHED | _NO_READY) -> in
     sel = spec.get("selector")
     if not isinstance(sel, dict) or not sel:
         return 0
-    get = ctx.state.get
+    endpoints, pods = names or (ctx.state.named("Endpoints"), ctx.state.named("Pod"))
     # a dict whenever found: only a non-dict object is indexed, under ("", "")
-    ep = get("Endpoints", ns, name)
+    ep = endpoints.get((ns, name))
     ready: bool | None = None  # `_endpoints_ready`
     listed = False  # the Endpoints name a live pod `sel` matches
     if ep is not None:
@@ -494,12 +503,12 @@ def _suspicion(ctx: Context, svc: Obj, want: int = _UNMATCHED | _NO_READY) -> in
             addresses = sub.get("addresses")
             if isinstance(addresses, list) and addresses:
                 ready = True
-                listed = listed or _lists_match(get, ns, addresses, sel)
+                listed = listed or _lists_match(pods, ns, addresses, sel)
                 if listed:
                     return 0
             if not listed:
                 addresses = sub.get("notReadyAddresses")
-                listed = isinstance(addresses, list) and _lists_match(get, ns, addresses, sel)
+                listed = isinstance(addresses, list) and _lists_match(pods, ns, addresses, sel)
     flags = 0
     if want & _UNMATCHED and not listed and _unmatched(ctx, svc):
         flags |= _UNMATCHED
@@ -510,13 +519,13 @@ def _suspicion(ctx: Context, svc: Obj, want: int = _UNMATCHED | _NO_READY) -> in
     return flags
 
 
-def _lists_match(get: Callable[[str, str, str], Obj | None], ns: str, addresses: list[Any],
+def _lists_match(pods: Names, ns: str, addresses: list[Any],
                  sel: dict[Any, Any]) -> bool:
     """Some address names (targetRef) a pod of `ns` that `_live_match` accepts."""
     for a in addresses:
         ref = a.get("targetRef") if isinstance(a, dict) else None
         pod = ref.get("name") if isinstance(ref, dict) else None
-        if isinstance(pod, str) and pod and _live_match(get("Pod", ns, pod), sel):
+        if isinstance(pod, str) and pod and _live_match(pods.get((ns, pod)), sel):
             return True
     return False
 
