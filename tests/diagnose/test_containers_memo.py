@@ -146,6 +146,8 @@ def test_node_usage_equals_the_pod_by_pod_sum() -> None:
         _res(requests={"cpu": "100m", "memory": "128Mi"}, limits={"memory": "256Mi"}),
         _res(requests={"cpu": "250m", "memory": "1Gi"}),
         _res(requests={"cpu": 1, "memory": "64Mi"}),  # a number: not remembered
+        _res(requests={"cpu": 1.0, "memory": "64Mi"}),  # 1 == 1.0 == True as keys
+        _res(requests={"cpu": True, "memory": "64Mi"}),
         _res(requests={True: "1", "cpu": "1"}),  # 1 == True: only text is a key
         _res(requests={1: "1", "cpu": "1"}),
         _res(requests={"cpu": ["1"]}),  # malformed
@@ -177,12 +179,14 @@ def test_node_usage_equals_the_pod_by_pod_sum() -> None:
 
 
 def test_requests_key_takes_text_only_and_tells_sidecars_apart() -> None:
-    plain = {"containers": [{"resources": {"requests": {"cpu": "1"}}}]}
-    assert sched._requests_key(plain) is not None
-    assert sched._requests_key({"containers": [{"resources": {"requests": {"cpu": 1}}}]}) \
-        is None
-    assert sched._requests_key({"containers": [{"resources": {"requests": {1: "1"}}}]}) is None
-    assert sched._requests_key({"overhead": {"cpu": math.nan}}) is None
+    def kept(spec: dict) -> bool:
+        return sched._all_text(sched._requests_key(spec))
+
+    assert kept({"containers": [{"resources": {"requests": {"cpu": "1"}}}]})
+    assert not kept({"containers": [{"resources": {"requests": {"cpu": 1}}}]})
+    assert not kept({"containers": [{"resources": {"requests": {1: "1"}}}]})
+    assert not kept({"overhead": {"cpu": math.nan}})
+    assert not kept({"initContainers": [{"resources": {"limits": {"cpu": True}}}]})
     init = {"resources": {"requests": {"cpu": "1"}}}
     sidecar = {**init, "restartPolicy": "Always"}
     assert sched._requests_key({"initContainers": [init]}) != \

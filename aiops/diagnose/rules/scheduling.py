@@ -246,7 +246,10 @@ def _node_usage(ctx: Context) -> dict[str, dict[str, float]]:
 def _sum_node_usage(ctx: Context) -> dict[str, dict[str, float]]:
     """Each placed, unfinished pod's `pod_requests` added to its node's, in pod order.
     The replicas of a template request alike: `pod_requests` is worked out once per
-    `_requests_key` (for this pass only) and reused."""
+    `_requests_key` (for this pass only) and reused. A key is kept only when every
+    resource name and quantity in it is text, as the API gives them (1, 1.0 and True
+    are equal keys but not the same resource name): a key equal to a kept one then
+    holds text too, so a hit needs no check."""
     used: dict[str, dict[str, float]] = {}
     seen: dict[tuple[Any, ...], dict[str, float]] = {}
     for p in ctx.state.kind("Pod"):
@@ -259,11 +262,14 @@ def _sum_node_usage(ctx: Context) -> dict[str, dict[str, float]]:
         status = p.get("status")
         if isinstance(status, dict) and status.get("phase") in ("Succeeded", "Failed"):
             continue
-        key = _requests_key(spec)  # type: ignore[arg-type]  # a dict: it has a nodeName
-        req = seen.get(key) if key is not None else None
+        key: tuple[Any, ...] | None = _requests_key(spec)  # type: ignore[arg-type]
+        try:
+            req = seen.get(key)  # type: ignore[arg-type]
+        except TypeError:  # a quantity that is a list or a map
+            req, key = None, None
         if req is None:
             req = pod_requests(p)
-            if key is not None:
+            if key is not None and _all_text(key):
                 seen[key] = req
         into = used.get(node)
         if into is None:
@@ -273,11 +279,9 @@ def _sum_node_usage(ctx: Context) -> dict[str, dict[str, float]]:
     return used
 
 
-def _requests_key(spec: Obj) -> tuple[Any, ...] | None:
+def _requests_key(spec: Obj) -> tuple[Any, ...]:
     """Everything `pod_requests` reads of a pod spec (each container's limits and
-    requests, whether an init container is a sidecar, the overhead) as a hashable
-    key; None unless every resource name and quantity is text, as the API gives
-    them (1, 1.0 and True are equal keys but not the same resource name)."""
+    requests, whether an init container is a sidecar, the overhead) as a key."""
     parts: list[Any] = []
     for section in ("initContainers", "containers"):
         cs = spec.get(section)
@@ -285,26 +289,21 @@ def _requests_key(spec: Obj) -> tuple[Any, ...] | None:
             if not isinstance(c, dict):
                 continue
             res = c.get("resources")
-            res = res if isinstance(res, dict) else {}
-            lim, req = _text_items(res.get("limits")), _text_items(res.get("requests"))
-            if lim is None or req is None:
-                return None
+            lim = res.get("limits") if isinstance(res, dict) else None
+            req = res.get("requests") if isinstance(res, dict) else None
             parts.append((section == "initContainers" and c.get("restartPolicy") == "Always",
-                          lim, req))
+                          tuple(lim.items()) if isinstance(lim, dict) else (),
+                          tuple(req.items()) if isinstance(req, dict) else ()))
         parts.append(section)  # where the section ends
-    over = _text_items(spec.get("overhead"))
-    return None if over is None else (*parts, over)
+    over = spec.get("overhead")
+    parts.append(tuple(over.items()) if isinstance(over, dict) else ())
+    return tuple(parts)
 
 
-def _text_items(v: Any) -> tuple[tuple[str, str], ...] | None:
-    """A map's items as `_d` reads it ({} for a non-map); None if a key or value is
-    not text."""
-    if not isinstance(v, dict):
-        return ()
-    for k, x in v.items():
-        if type(k) is not str or type(x) is not str:
-            return None
-    return tuple(v.items())
+def _all_text(key: tuple[Any, ...]) -> bool:
+    """Every resource name and quantity of a `_requests_key` is text."""
+    maps = [m for part in key[:-1] if isinstance(part, tuple) for m in part[1:]]
+    return all(type(k) is str and type(v) is str for m in (*maps, key[-1]) for k, v in m)
 
 
 def _short_resources(s: Stuck) -> list[tuple[str, int | None]]:
