@@ -14,13 +14,15 @@ from __future__ import annotations
 import re
 import weakref
 from bisect import bisect_right
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from difflib import get_close_matches
 from functools import lru_cache, partial
-from itertools import accumulate
+from itertools import accumulate, compress
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -207,6 +209,9 @@ class Hit(NamedTuple):
 # a Hit from a tuple of its fields, without the Python-level `__new__` of a named
 # tuple (tens of thousands are made by a first triage)
 _hit = partial(tuple.__new__, Hit)
+# fields of many hits read by `map` (a noisy log has thousands of them)
+_PREVIOUS, _DATA, _TIME = itemgetter(2), itemgetter(5), itemgetter(6)
+_RUN = itemgetter(2, 1)  # (previous, container): the log a hit is in
 
 
 @dataclass
@@ -589,13 +594,13 @@ def _traceback_end(lines: list[str], i: int) -> tuple[int, re.Match[str] | None]
     return i, None
 
 
-def _scan_lines(out: PodScan, container: str, previous: bool, raw: list[str], start: int,
+def _scan_lines(out: PodScan, container: str, previous: bool, lines: list[str], start: int,
                 first_counted: int, swept: Swept | None = None,
                 memo: dict[tuple[str, bool], Found] | None = None) -> None:
     """Parse only the lines a keyword sweep selects (`swept` if swept already),
     plus each traceback's end. `memo` keeps what a line said by its text with the
-    timestamp taken out (see `_classify_stamped`)."""
-    lines = [x if isinstance(x, str) else "" for x in raw]
+    timestamp taken out (see `_classify_stamped`). `lines` are text, as
+    `Context.log_lines` splits them."""
     inside_until = -1  # last line of the Python traceback being read
     tb_ends: dict[int, re.Match[str]] = {}
     memo = {} if memo is None else memo
@@ -603,13 +608,11 @@ def _scan_lines(out: PodScan, container: str, previous: bool, raw: list[str], st
     if swept is None:  # every line left to `_line_facts`
         found_at = _candidate_lines(lines)
         swept = Swept(found_at, [None] * len(found_at), [None] * len(found_at))
-    keys, stamps = swept.keys, swept.stamps
-    for j, i in enumerate(swept.lines):
-        text = keys[j]
+    for i, text, stamp in zip(swept.lines, swept.keys, swept.stamps, strict=True):
         if text is None:
             line, text, stamp = _line_facts(lines[i])
         else:  # printable: `_clean` keeps it as it is
-            line, stamp = lines[i][:MAX_LINE], stamps[j]
+            line = lines[i][:MAX_LINE]
         # a line before `first_counted` is not recorded: only tracebacks are followed
         if i < first_counted:
             found: Found | tuple[()] = ()
@@ -861,8 +864,8 @@ def _first_seen(ctx: Context, scan_: PodScan, hits: list[Hit],
     """The first matching line's own timestamp; else the start of the run that
     logged it, or the crash loop's first BackOff event. `memo` names `hits` as
     one of the scan's fixed lists, so the earliest stamp is kept with it."""
-    stamped = scan_.derived(f"stamped:{memo}", lambda: earliest(*(h.time for h in hits))) \
-        if memo else earliest(*(h.time for h in hits))
+    stamped = scan_.derived(f"stamped:{memo}", lambda: _earliest_time(hits)) \
+        if memo else _earliest_time(hits)
     if stamped is not None:
         return stamped
     runs = earliest(*(scan_.runs.get((h.container, h.previous)) for h in hits))
@@ -871,14 +874,19 @@ def _first_seen(ctx: Context, scan_: PodScan, hits: list[Hit],
     return earliest(runs, backoff)
 
 
+def _earliest_time(hits: list[Hit]) -> datetime | None:
+    """`earliest` of the hits' times (a datetime is never false)."""
+    return min(filter(None, map(_TIME, hits)), default=None)
+
+
 def _pick(hits: list[Hit]) -> list[Hit]:
     """Previous-log hits first (they preceded a crash), in log order."""
-    prev = [h for h in hits if h.previous]
+    prev = list(compress(hits, map(_PREVIOUS, hits)))
     return prev or hits
 
 
 def _count(hits: list[Hit], h: Hit) -> str:
-    n = sum(1 for x in hits if x.previous == h.previous and x.container == h.container)
+    n = list(map(_RUN, hits)).count((h.previous, h.container))
     return f"{n} time(s) in the {'previous' if h.previous else 'current'} log of {h.container}"
 
 
@@ -918,10 +926,16 @@ def _services_by_ip(ctx: Context) -> dict[str, Obj]:
     """ClusterIP (any of clusterIPs) -> the first Service in the state that has it."""
     out: dict[str, Obj] = {}
     for s in ctx.state.kind("Service"):
-        spec = _dict(s.get("spec")) if isinstance(s, dict) else {}
-        for ip in [spec.get("clusterIP"), *_list(spec.get("clusterIPs"))]:
-            if isinstance(ip, str):
-                out.setdefault(ip, s)
+        spec = s.get("spec") if isinstance(s, dict) else None
+        if not isinstance(spec, dict):
+            continue
+        ip = spec.get("clusterIP")
+        if isinstance(ip, str) and ip not in out:
+            out[ip] = s
+        ips = spec.get("clusterIPs")
+        for ip in ips if isinstance(ips, list) else ():
+            if isinstance(ip, str) and ip not in out:
+                out[ip] = s
     return out
 
 
@@ -1134,8 +1148,8 @@ def _dns_finding(ctx: Context, s: PodScan, hits: list[Hit]) -> Finding:
 
 # -- dependency-unreachable --------------------------------------------------------------
 
-def _target_key(h: Hit) -> tuple[str, int | None]:
-    return str(h.data.get("host") or ""), h.data.get("port")
+def _target_key(data: dict[str, Any]) -> tuple[str, int | None]:
+    return str(data.get("host") or ""), data.get("port")
 
 
 @rule("dependency-unreachable", family=FAMILY, title="Dependency unreachable",
@@ -1151,18 +1165,20 @@ def dependency_unreachable(ctx: Context) -> Iterator[Finding]:
 
 def _dependency_target(hits: list[Hit]) -> tuple[str, int | None, list[Hit]]:
     """The most reported (named) host:port and its hits. The hits of a repeated line
-    share one parse (`_classify_stamped`): its key is worked out once."""
-    of: dict[int, tuple[str, int | None]] = {}  # id of a parse (alive in `hits`) -> key
-    keys: list[tuple[str, int | None]] = []
-    counts: dict[tuple[str, int | None], int] = {}
-    for x in hits:
-        k = of.get(id(x.data))
-        if k is None:
-            k = of[id(x.data)] = _target_key(x)
-        keys.append(k)
-        counts[k] = counts.get(k, 0) + 1
+    share one parse (`_classify_stamped`): they are counted by parse, and its key is
+    worked out once."""
+    datas = list(map(_DATA, hits))
+    ids = list(map(id, datas))  # of parses alive in `hits`
+    key_of = {i: _target_key(d) for i, d in dict(zip(ids, datas, strict=True)).items()}
+    counts: dict[tuple[str, int | None], int] = {}  # keys in order of first hit
+    for i, n in Counter(ids).items():
+        k = key_of[i]
+        counts[k] = counts.get(k, 0) + n
     (host, port), _n = max(counts.items(), key=lambda kv: (kv[0][0] != "", kv[1]))
-    return host, port, [x for x, k in zip(hits, keys, strict=True) if k == (host, port)]
+    if len(counts) == 1:
+        return host, port, list(hits)
+    wanted = {i for i, k in key_of.items() if k == (host, port)}
+    return host, port, [x for x, i in zip(hits, ids, strict=True) if i in wanted]
 
 
 def _dependency_finding(ctx: Context, s: PodScan, hits: list[Hit]) -> Finding:
@@ -1204,7 +1220,7 @@ def _dependency_finding(ctx: Context, s: PodScan, hits: list[Hit]) -> Finding:
            "can connect." if link else
            f"Make {target} reachable: start the dependency, check its Service and port, and "
            "any NetworkPolicy between them.")
-    crash = any(x.previous for x in same) or _crashing(ctx, s.pod, h.container)
+    crash = any(map(_PREVIOUS, same)) or _crashing(ctx, s.pod, h.container)
     refused = what == "connection refused"
     confidence = (0.9 if broken else 0.85) if refused else 0.7
     return ctx.finding("dependency-unreachable", s.pod, summary, evidence,
