@@ -59,15 +59,6 @@ def _clean_exit(term: Obj) -> bool:
     return type(code) is int and code == 0 and term.get("reason") == "Completed"
 
 
-def _ready(status: Obj) -> bool:
-    """A pod status with a Ready condition of status "True"."""
-    conds = status.get("conditions")
-    for c in conds if isinstance(conds, list) else ():
-        if isinstance(c, dict) and c.get("type") == "Ready":
-            return c.get("status") == "True"
-    return False
-
-
 def _key(o: Obj) -> tuple[Any, Any, Any]:
     """(kind, namespace, name) as the event index files the objects events are about."""
     m = md(o)
@@ -398,7 +389,7 @@ class Context:
         out: dict[str, set[int]] = defaultdict(set)
         pending, evicted, waiting_ids, failed, unready = set(), set(), set(), set(), set()
         by_reason: dict[str, set[int]] = {}  # waiting reason -> its signal's pods
-        for p in pods:
+        for p in pods:  # `_ready` inlined, and a value tested for truth before its type
             if not isinstance(p, dict):
                 continue
             i = id(p)
@@ -409,19 +400,24 @@ class Context:
                 pending.add(i)
             if status.get("reason") == "Evicted":
                 evicted.add(i)
-            if not _ready(status):
+            conds = status.get("conditions")
+            ready = False
+            for c in conds if isinstance(conds, list) else ():
+                if isinstance(c, dict) and c.get("type") == "Ready":
+                    ready = c.get("status") == "True"
+                    break
+            if not ready:
                 unready.add(i)
-            for key in ("initContainerStatuses", "containerStatuses"):
-                statuses = status.get(key)
-                if not isinstance(statuses, list):
+            for statuses in (status.get("initContainerStatuses"), status.get("containerStatuses")):
+                if not statuses or not isinstance(statuses, list):
                     continue
                 for st in statuses:
                     if not isinstance(st, dict):
                         continue
                     state = st.get("state")
-                    if isinstance(state, dict):
+                    if state and isinstance(state, dict):
                         waiting = state.get("waiting")
-                        if isinstance(waiting, dict) and waiting:
+                        if waiting and isinstance(waiting, dict):
                             waiting_ids.add(i)
                             reason = waiting.get("reason")
                             if isinstance(reason, str):
@@ -430,12 +426,13 @@ class Context:
                                     ids = by_reason[reason] = out[waiting_signal(reason)]
                                 ids.add(i)
                         term = state.get("terminated")
-                        if isinstance(term, dict) and term and not _clean_exit(term):
+                        if term and isinstance(term, dict) and not _clean_exit(term):
                             failed.add(i)
                     last = st.get("lastState")
-                    term = last.get("terminated") if isinstance(last, dict) else None
-                    if isinstance(term, dict) and term and not _clean_exit(term):
-                        failed.add(i)
+                    if last and isinstance(last, dict):
+                        term = last.get("terminated")
+                        if term and isinstance(term, dict) and not _clean_exit(term):
+                            failed.add(i)
         for name, ids in ((PENDING, pending), (EVICTED, evicted), (WAITING, waiting_ids),
                           (FAILED, failed), (NOT_READY, unready)):
             if ids:
