@@ -929,11 +929,8 @@ def _services_by_ip(ctx: Context) -> dict[str, Obj]:
         spec = s.get("spec") if isinstance(s, dict) else None
         if not isinstance(spec, dict):
             continue
-        ip = spec.get("clusterIP")
-        if isinstance(ip, str) and ip not in out:
-            out[ip] = s
         ips = spec.get("clusterIPs")
-        for ip in ips if isinstance(ips, list) else ():
+        for ip in (spec.get("clusterIP"), *(ips if isinstance(ips, list) else ())):
             if isinstance(ip, str) and ip not in out:
                 out[ip] = s
     return out
