@@ -21,7 +21,7 @@ def _iso(t: datetime | None) -> str | None:
     return t.isoformat().replace("+00:00", "Z") if t else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Evidence:
     """One quoted fact and where it was read."""
 
@@ -29,6 +29,12 @@ class Evidence:
     text: str  # the quoted fact, verbatim where possible
     ref: str  # field path, "event Reason x3 last <time>", or "logs-previous <c> line N"
     time: datetime | None = None
+
+    def __init__(self, source: str, text: str, ref: str, time: datetime | None = None) -> None:
+        # fields stored straight into __dict__: the generated frozen __init__ calls
+        # object.__setattr__ per field, and a triage makes thousands of these
+        d = self.__dict__
+        d["source"], d["text"], d["ref"], d["time"] = source, text, ref, time
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "text": self.text, "ref": self.ref,
@@ -66,11 +72,16 @@ class Action:
         return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Remediation:
     summary: str  # what to do, in words
     commands: tuple[str, ...] = ()  # exact kubectl commands, read-only ones first
     action: Action | None = None
+
+    def __init__(self, summary: str, commands: tuple[str, ...] = (),
+                 action: Action | None = None) -> None:
+        d = self.__dict__  # as `Evidence.__init__`
+        d["summary"], d["commands"], d["action"] = summary, commands, action
 
     def to_dict(self) -> dict[str, Any]:
         return {"summary": self.summary, "commands": list(self.commands),

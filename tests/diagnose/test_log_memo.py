@@ -15,7 +15,13 @@ from hypothesis import strategies as st
 
 from aiops.diagnose import diagnose
 from aiops.diagnose.context import parse_time
-from aiops.diagnose.rules.logs import _TIMESTAMP, PodScan, _scan_lines, _stamp_time
+from aiops.diagnose.rules.logs import (
+    _TIMESTAMP,
+    PodScan,
+    _scan_lines,
+    _stamp_time,
+    _stamp_times,
+)
 from aiops.sources import open_source
 
 
@@ -103,3 +109,23 @@ def test_stamp_time_reads_what_parse_time_reads(text: str) -> None:
     assert _stamp_time(m.group(1)) == old
     if old is not None:
         assert _stamp_time(m.group(1)).utcoffset() == old.utcoffset()
+
+
+_STAMPS = st.from_regex(_TIMESTAMP, fullmatch=True).map(lambda t: _TIMESTAMP.search(t).group(1))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(st.one_of(_STAMPS, st.none()), max_size=6)
+       | st.lists(st.builds(lambda d, f, z: f"2026-{d}T10:00:00{f}{z}",
+                            st.sampled_from(["01-31", "02-30", "12-01"]),
+                            st.sampled_from(["", ".5", ".123456", ",5"]),
+                            st.sampled_from(["Z", "+02:00", "-0530", ""])), max_size=6))
+def test_stamp_times_are_each_stamp_time(stamps: list[str | None]) -> None:
+    """The batch reads what `_stamp_time` reads of each stamp, zone included, whether
+    it takes its fast path (all common, zoned) or not (a naive or odd one, a date
+    that does not exist, a missing stamp)."""
+    got = _stamp_times(stamps)
+    want = [_stamp_time(s) for s in stamps]
+    assert got == want
+    assert [t.utcoffset() if t else None for t in got] == \
+        [t.utcoffset() if t else None for t in want]
