@@ -375,9 +375,11 @@ def hpa_at_max(ctx: Context) -> Iterator[Finding]:
         limited = conditions(hpa).get("ScalingLimited", {})
         by_condition = limited.get("status") == "True" and limited.get("reason") == \
             "TooManyReplicas"
-        over = [m for m in metrics(hpa) if m.current > m.target]
         at_max = current is not None and current >= maximum
-        if not (by_condition or (at_max and over)):
+        if not (by_condition or at_max):
+            continue  # whatever its metrics say (most HPAs: read them only if asked)
+        over = [m for m in metrics(hpa) if m.current > m.target]
+        if not (by_condition or over):
             continue
         yield _at_max_finding(ctx, hpa, maximum, current, limited if by_condition else {},
                               over)
