@@ -74,7 +74,8 @@ def main() -> int:
                 counts.append((int(thread.group(1)), int(total.group(1))))
     print(f"first whole-cluster triage of {args.pods} pods: {out.stdout.strip()}")
     for thread, total in counts:
-        role = "main thread (rules)" if thread == 1 else f"thread {thread} (prefetch, log sweep)"
+        role = "main thread (the rules)" if thread == 1 else \
+            f"thread {thread} (a worker: the log sweep runs in one)"
         print(f"  {role}: {total / 1e6:,.1f} M instructions")
     return 0
 

@@ -377,7 +377,7 @@ def hpa_at_max(ctx: Context) -> Iterator[Finding]:
             "TooManyReplicas"
         at_max = current is not None and current >= maximum
         if not (by_condition or at_max):
-            continue  # whatever its metrics say (most HPAs: read them only if asked)
+            continue  # its metrics cannot make it a finding: not read (most HPAs)
         over = [m for m in metrics(hpa) if m.current > m.target]
         if not (by_condition or over):
             continue
