@@ -128,11 +128,7 @@ class ClusterState:
         """A kind's objects by (namespace or "", name): `get` as one dict, for a loop
         that looks up thousands (a shared dict, current as of the call: do not modify,
         and ask again after changing the state)."""
-        objs = self.objects.get(kind)
-        entry = self._index.get(kind)
-        if entry is None or not _current(entry, objs):
-            entry = self._read_kind(kind)
-        return entry[0]
+        return self._kind_index(kind)[0]
 
     def names_unique(self, kind: str) -> bool:
         """Whether every object of a kind is the only one of its (namespace, name), so
@@ -143,11 +139,14 @@ class ClusterState:
         """The objects of a kind whose metadata.namespace (or "") is `namespace`, in
         state order (a shared list: do not modify). Read again when the kind's list
         was replaced, grown or shrunk without `add`."""
-        objs = self.objects.get(kind)
+        return self._kind_index(kind)[1].get(namespace, [])
+
+    def _kind_index(self, kind: str) -> KindIndex:
+        """The kind's `KindIndex`, read again if its list changed since."""
         entry = self._index.get(kind)
-        if entry is None or not _current(entry, objs):
+        if entry is None or not _current(entry, self.objects.get(kind)):
             entry = self._read_kind(kind)
-        return entry[1].get(namespace, [])
+        return entry
 
     def by_uid(self, uid: str) -> Obj | None:
         return self._uid_index.get(uid)
