@@ -80,6 +80,12 @@ def parse_time(value: Any) -> datetime | None:
         return None
 
 
+def tail_lines(text: Any) -> list[str]:
+    """A log's text as `Context.log_lines` keeps it: its lines, the last LOG_LINE_LIMIT
+    of a huge one (none for a missing or non-text log)."""
+    return text.splitlines()[-LOG_LINE_LIMIT:] if isinstance(text, str) and text else []
+
+
 def earliest(*times: datetime | None) -> datetime | None:
     known = [t for t in times if t is not None]
     return min(known) if known else None
@@ -222,6 +228,10 @@ class Context:
         elif found is _MISSING:
             found = tables[key] = build()
         return found
+
+    def is_shared(self, key: Any) -> bool:
+        """Whether the `shared` table `key` is built or being built."""
+        return key in self._idx.tables
 
     def prefetch(self, key: Any, build: Callable[[], Any]) -> None:
         """Start building the `shared` table `key` in a worker thread; the first
@@ -522,10 +532,16 @@ class Context:
         cache = self._idx.log_lines
         if key not in cache:
             src = self.state.previous_logs if previous else self.state.logs
-            text = src.get((namespace, pod, container)) or ""
-            lines = text.splitlines() if isinstance(text, str) else []
-            cache[key] = lines[-LOG_LINE_LIMIT:]
+            cache[key] = tail_lines(src.get((namespace, pod, container)))
         return cache[key]
+
+    def keep_log_lines(self, lines: dict[tuple[str, str, str, bool], list[str]]) -> None:
+        """Take logs split already (as a source loaded them) for `log_lines`: by its
+        key, `tail_lines` of each log's present text."""
+        cache = self._idx.log_lines
+        if cache:
+            lines = {k: v for k, v in lines.items() if k not in cache}
+        cache.update(lines)
 
     def log_offset(self, namespace: str, pod: str, container: str, previous: bool) -> int:
         """Line number (1-based) of the first line `log_lines` returns."""

@@ -4,6 +4,7 @@ symptoms it explains dropped, many pods of one workload folded into one finding.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import time
 from collections import defaultdict
@@ -80,7 +81,10 @@ def diagnose(state: ClusterState, *, namespace: str | None = None, pod: str | No
         served: set[str] = set()
         for hook, ids in PREFETCH:
             if not rules or ids.intersection(rules):
-                hook(ctx)
+                # a hook only starts work early: if it fails, the rules it serves
+                # build their table themselves and report what that raises
+                with contextlib.suppress(Exception):
+                    hook(ctx)
                 served |= ids
         for rid in _run_order(served):
             if rules and rid not in rules:

@@ -128,15 +128,30 @@ def test_a_failing_prefetched_sweep_is_a_rule_failure_not_a_crash(monkeypatch) -
     reaches the log rule that waits for it, isolated like any rule failure."""
     from aiops.diagnose.rules import logs
 
-    def boom(ctx: Context) -> None:
+    def boom(*args: object) -> None:
         raise RuntimeError("sweep exploded")
 
-    monkeypatch.setattr(logs, "_sweep", boom)
+    monkeypatch.setattr(logs, "_finish_sweep", boom)
     state = _state(["error: connection refused to db:5432"], [])
     d = diagnose(state)
     assert {f.rule for f in d.failures} >= {"rbac-forbidden"}
     assert all("sweep exploded" in f.error for f in d.failures)
     assert diagnose(state, rules=["crash-loop"]).failures == []  # no log rule, no sweep
+
+
+def test_a_failing_start_of_the_sweep_is_a_rule_failure_not_a_crash(monkeypatch) -> None:
+    """The part of the sweep that runs before the rules (taking what the load swept)
+    raising is reported by the log rules, which ask for the sweep again."""
+    from aiops.diagnose.rules import logs
+
+    def boom(ctx: Context) -> None:
+        raise RuntimeError("loaded sweep unreadable")
+
+    monkeypatch.setattr(logs, "_loaded_sweep", boom)
+    d = diagnose(_state(["error: connection refused to db:5432"], []))
+    assert {f.rule for f in d.failures} == {"rbac-forbidden", "dns-failure",
+                                            "dependency-unreachable", "app-error"}
+    assert all("loaded sweep unreadable" in f.error for f in d.failures)
 
 
 def test_prefetched_sweep_equals_the_sweep_built_on_demand() -> None:
@@ -188,6 +203,7 @@ def _dump(tmp_path, logs_: list[str], previous: list[str]):
 def _unindexed(state: ClusterState) -> ClusterState:
     out = copy.deepcopy(state)
     out.__dict__.pop(logs_module._KNOWN, None)
+    out.__dict__.pop(logs_module._AS_LOADED, None)
     return out
 
 
@@ -203,19 +219,40 @@ def test_a_loaded_snapshot_is_swept_as_an_unloaded_state(tmp_path_factory, curre
     ascii_logs = {(p, k) for p, src in ((False, state.logs), (True, state.previous_logs))
                   for k, t in src.items() if t.isascii()}
     assert set(known) == ascii_logs
-    assert _sweep(Context(state)) == _sweep(Context(_unindexed(state)))
+    ctx, bare = Context(state), Context(_unindexed(state))
+    assert _sweep(ctx) == _sweep(bare)
+    # the tails the load split are what `log_lines` splits itself
+    for previous, src in ((False, state.logs), (True, state.previous_logs)):
+        for key in src:
+            assert ctx.log_lines(*key, previous) == bare.log_lines(*key, previous)
 
 
 def test_a_log_replaced_after_loading_is_swept_again(tmp_path) -> None:
     state = load_snapshot(_dump(tmp_path, ["all good", "ERROR: connection refused to db:5432"],
                                 []))
-    assert state.__dict__[logs_module._KNOWN][(False, (NS, "p0", "app"))][1] is False
+    assert state.__dict__[logs_module._KNOWN][(False, (NS, "p0", "app"))].swept is None
     state.logs[(NS, "p0", "app")] = "panic: boom"
     state.logs[(NS, "p1", "app")] = "all good now"
     swept = _sweep(Context(state))
     assert swept[(False, (NS, "p0", "app"))].lines == [0]
     assert swept[(False, (NS, "p1", "app"))] is None
     assert swept == _sweep(Context(_unindexed(state)))
+
+
+def test_logs_added_or_replaced_by_an_equal_text_after_loading_are_swept(tmp_path) -> None:
+    """A triage takes the load's sweep whole only while the state holds the very logs
+    it swept; a log added since, or replaced (even by an equal text), is swept anew."""
+    state = load_snapshot(_dump(tmp_path, ["all good", "ERROR: connection refused"], []))
+    as_loaded = state.__dict__[logs_module._AS_LOADED]
+    out, todo = logs_module._loaded_sweep(Context(state))
+    assert todo == [] and out == as_loaded.reuse.out and out is not as_loaded.reuse.out
+    key = (NS, "p1", "app")
+    state.logs[key] = "".join(list(state.logs[key]))  # equal, not the same object
+    state.previous_logs[key] = "panic: boom"
+    out, todo = logs_module._loaded_sweep(Context(state))
+    assert todo == [(False, key), (True, key)]
+    assert set(out) == {(False, (NS, "p0", "app"))}
+    assert _sweep(Context(state)) == _sweep(Context(_unindexed(state)))
 
 
 def test_a_failing_load_time_pass_leaves_the_sweep_to_the_triage(tmp_path, monkeypatch) -> None:

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from difflib import get_close_matches
 from functools import lru_cache, partial
 from itertools import accumulate, compress
-from operator import attrgetter, itemgetter
+from operator import attrgetter, is_, itemgetter
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -40,6 +40,7 @@ from aiops.diagnose.context import (
     log_evidence,
     md,
     parse_time,
+    tail_lines,
 )
 from aiops.diagnose.finding import Action, Evidence, Finding, Remediation
 from aiops.diagnose.registry import prefetch, rule
@@ -252,8 +253,8 @@ def scan(ctx: Context) -> list[PodScan]:
 class Swept(NamedTuple):
     """A noisy log's candidate lines (`_candidate_lines` of its tail) with, for each,
     the text its classification is remembered by and its timestamp (None when none),
-    as `_line_facts` gives them: worked out by RE2 for all candidate lines of the
-    cluster at once. A key of None: the line is not printable ASCII, and
+    as `_line_facts` gives them: worked out by RE2 for the candidate lines of many
+    logs at once (`_candidates`). A key of None: the line is not printable ASCII, and
     `_line_facts` is asked."""
 
     lines: list[int]
@@ -268,10 +269,18 @@ Sweep = dict[tuple[bool, LogKey], Swept | None]
 
 @prefetch("rbac-forbidden", "dns-failure", "dependency-unreachable", "app-error")
 def _start_sweep(ctx: Context) -> None:
-    """A whole-cluster triage starts the sweep at once: its RE2 passes run on the
-    other core while the rules before the log rules run."""
-    if ctx.whole_cluster and (ctx.state.logs or ctx.state.previous_logs):
-        ctx.prefetch(("logs", "sweep"), lambda: _sweep(ctx))
+    """A whole-cluster triage takes what the source's load swept (`_index_logs`) and
+    starts sweeping the other logs at once: their RE2 passes run on the other core
+    while the rules before the log rules run."""
+    key = ("logs", "sweep")
+    if not ctx.whole_cluster or not (ctx.state.logs or ctx.state.previous_logs) \
+            or ctx.is_shared(key):
+        return
+    out, todo = _loaded_sweep(ctx)
+    if todo:
+        ctx.prefetch(key, lambda: _finish_sweep(ctx, out, todo))
+    else:
+        ctx.shared(key, lambda: out)
 
 
 def _with_hits(ctx: Context) -> list[PodScan]:
@@ -398,57 +407,114 @@ _UNSWEPT: Any = object()  # a log `_sweep` left to `_any_keyword` / `_candidate_
 
 def _sweep(ctx: Context) -> Sweep:
     """`_any_keyword` of every ASCII log of the state, then `_candidate_lines` of the
-    tails of those holding any, each as one RE2 pass (pyarrow) over all the texts
-    at once instead of a lower() and 27 searches per log or line in Python. The
-    first is done as a source loads the logs (`_index_logs`), but for logs replaced
-    since. It runs in one thread, in the background of a whole-cluster triage (RE2 runs
-    without the GIL), while the rules use the other core: more threads only took
-    the core from them. Other logs (non-ASCII, not text) are left out."""
+    tails of those holding any (see `_candidates`): what a source's load swept
+    already (`_index_logs`), the other logs now. Other logs (non-ASCII, not text)
+    are left out."""
+    return _finish_sweep(ctx, *_loaded_sweep(ctx))
+
+
+def _loaded_sweep(ctx: Context) -> tuple[Sweep, list[tuple[bool, LogKey]]]:
+    """The sweep of the logs the source's load swept, their tails handed to
+    `ctx.log_lines`, and the ASCII logs it did not sweep (or that were replaced since)."""
     state = ctx.state
     if _LOADING in state.__dict__:  # a loader that never said all its logs were in
         _index_logs(state, None)
-    known: dict[tuple[bool, LogKey], tuple[str, bool]] = state.__dict__.get(_KNOWN) or {}
-    keys: list[tuple[bool, LogKey]] = []
-    said: list[bool] = []
-    todo: list[int] = []  # where in `keys` the logs `_index_logs` did not read are
-    texts: list[str] = []
+    loaded: _AsLoaded | None = state.__dict__.get(_AS_LOADED)
+    if loaded is not None and _unchanged(state.logs, loaded.logs) \
+            and _unchanged(state.previous_logs, loaded.previous):
+        found = loaded.reuse
+    else:
+        found = _reuse(state, state.__dict__.get(_KNOWN) or {})
+    ctx.keep_log_lines(found.lines)
+    return dict(found.out), list(found.todo)
+
+
+class _Reuse(NamedTuple):
+    """What `_loaded_sweep` takes from the load: the sweep of the logs it swept, their
+    tails by `Context.log_lines` key, and the ASCII logs left to sweep."""
+
+    out: Sweep
+    lines: dict[tuple[str, str, str, bool], list[str]]
+    todo: list[tuple[bool, LogKey]]
+
+
+def _reuse(state: ClusterState, known: dict[tuple[bool, LogKey], _Loaded]) -> _Reuse:
+    found = _Reuse({}, {}, [])
     for previous, src in ((False, state.logs), (True, state.previous_logs)):
         for key, text in src.items():
             if isinstance(text, str) and text.isascii() and isinstance(key, tuple) \
                     and len(key) == 3:
                 seen = known.get((previous, key))
-                if seen is None or seen[0] is not text:  # not read, or replaced since
-                    todo.append(len(keys))
-                    texts.append(text)
-                keys.append((previous, key))
-                said.append(seen is not None and seen[1])
-    if not keys:
-        return {}
+                if seen is None or seen.text is not text:  # not read, or replaced since
+                    found.todo.append((previous, key))
+                    continue
+                found.out[(previous, key)] = seen.swept
+                if seen.lines is not None:
+                    found.lines[(*key, previous)] = seen.lines
+    return found
+
+
+# a dict's keys and values, in order
+Listing = tuple[list[Any], list[Any]]
+
+
+class _AsLoaded(NamedTuple):
+    """`_reuse` of the state as its source finished loading it, with the logs it had
+    then: while they are still the state's (`_unchanged`), a triage takes it as it is
+    instead of looking each log up."""
+
+    logs: Listing
+    previous: Listing
+    reuse: _Reuse
+
+
+def _listing(src: dict[Any, Any]) -> Listing:
+    return list(src), list(src.values())
+
+
+def _unchanged(src: dict[Any, Any], listing: Listing) -> bool:
+    """Whether `src` holds the very keys and values of `listing`, in its order (in C:
+    the identity tests of 10,000 logs cost less than looking one up in Python)."""
+    keys, values = listing
+    return len(src) == len(keys) and all(map(is_, src.values(), values)) and list(src) == keys
+
+
+def _finish_sweep(ctx: Context, out: Sweep, todo: list[tuple[bool, LogKey]]) -> Sweep:
+    """`out` with the logs of `todo` swept: one RE2 pass over all of them (in batches),
+    then one over the tails of those holding a keyword. It runs in one thread, in the
+    background of a whole-cluster triage (RE2 runs without the GIL), while the rules
+    use the other core: more threads only took the core from them."""
+    state = ctx.state
+    texts = [(state.previous_logs if previous else state.logs)[key] for previous, key in todo]
+    said: list[bool] = []
     for a, b in _batches(texts):  # one batch at a time: its buffers are reused
-        for i, hit in zip(todo[a:b], _match_sweep(_arrow_strings(texts[a:b])).tolist(),
-                          strict=True):
-            said[i] = hit
-    out: Sweep = {}
+        said += _match_sweep(_arrow_strings(texts[a:b])).tolist()
     noisy: list[tuple[bool, LogKey]] = []
-    tails: list[list[str]] = []
-    for k, hit in zip(keys, said, strict=True):
-        if not hit:
+    for k, hit in zip(todo, said, strict=True):
+        if hit:
+            noisy.append(k)
+        else:
             out[k] = None
-            continue
-        previous, (ns, pod, container) = k
-        noisy.append(k)
-        tails.append(ctx.log_lines(ns, pod, container, previous))
-    if noisy:
-        starts = np.fromiter(accumulate(map(len, tails), initial=0), dtype=np.int64,
-                             count=len(tails) + 1)
-        lines = _arrow_strings([x for tail in tails for x in tail])
-        found = np.flatnonzero(_match_sweep(lines))
-        line_keys, stamps = _keys_and_stamps(lines.take(pa.array(found)))
-        cuts = np.searchsorted(found, starts).tolist()
-        for j, k in enumerate(noisy):
-            a, b = cuts[j], cuts[j + 1]
-            out[k] = Swept((found[a:b] - starts[j]).tolist(), line_keys[a:b], stamps[a:b])
+    tails = [ctx.log_lines(ns, pod, container, previous)
+             for previous, (ns, pod, container) in noisy]
+    out.update(zip(noisy, _candidates(tails), strict=True))
     return out
+
+
+def _candidates(tails: list[list[str]]) -> list[Swept]:
+    """`_candidate_lines` of each tail with each candidate's key and stamp
+    (`_keys_and_stamps`), by RE2 over the lines of all of them at once instead of a
+    lower() and 27 searches per line in Python."""
+    if not tails:
+        return []
+    starts = np.fromiter(accumulate(map(len, tails), initial=0), dtype=np.int64,
+                         count=len(tails) + 1)
+    lines = _arrow_strings([x for tail in tails for x in tail])
+    found = np.flatnonzero(_match_sweep(lines))
+    keys, stamps = _keys_and_stamps(lines.take(pa.array(found)))
+    cuts = np.searchsorted(found, starts).tolist()
+    return [Swept((found[a:b] - start).tolist(), keys[a:b], stamps[a:b])
+            for a, b, start in zip(cuts, cuts[1:], starts.tolist(), strict=False)]
 
 
 _EMPTY = pa.scalar(b"", pa.large_binary())
@@ -479,12 +545,24 @@ def _keys_and_stamps(lines: pa.LargeStringArray) -> tuple[list[str | None],
     return keys, stamps
 
 
-_KNOWN = "_diagnose_log_keywords"  # on the state: (previous, key) -> (text, keyword?)
+_KNOWN = "_diagnose_log_sweep"  # on the state: (previous, key) -> its `_Loaded`
+_AS_LOADED = "_diagnose_log_sweep_as_loaded"  # on the state: its `_AsLoaded`
 _LOADING = "_diagnose_log_loading"  # on the state while a source loads it
 
 
+class _Loaded(NamedTuple):
+    """What the sweep found in one log as its source loaded it, with the text it
+    read (a log replaced since is swept again) and, for a log holding a keyword,
+    its tail as `Context.log_lines` splits it."""
+
+    text: str
+    swept: Swept | None
+    lines: list[str] | None
+
+
 class _LoadSweep:
-    """The logs read since the last batch went to RE2, and the batches in flight."""
+    """The logs read since the last batch went to the worker, and the batches in
+    flight."""
 
     __slots__ = ("entries", "flight", "size", "texts")
 
@@ -492,17 +570,27 @@ class _LoadSweep:
         self.entries: list[tuple[bool, LogKey, str]] = []
         self.texts: list[str] = []
         self.size = 0
-        self.flight: list[tuple[list[tuple[bool, LogKey, str]], Future[np.ndarray]]] = []
+        self.flight: list[tuple[list[tuple[bool, LogKey, str]],
+                                Future[list[tuple[Swept, list[str]] | None]]]] = []
+
+
+def _sweep_batch(texts: list[str]) -> list[tuple[Swept, list[str]] | None]:
+    """`_sweep` of a batch of logs: for each, None when it holds no keyword, else its
+    candidate lines and its tail."""
+    said = _match_sweep(_arrow_strings(texts)).tolist()
+    tails = [tail_lines(t) for t, hit in zip(texts, said, strict=True) if hit]
+    found = iter(zip(_candidates(tails), tails, strict=True))
+    return [next(found) if hit else None for hit in said]
 
 
 def _index_logs(state: ClusterState, added: list[tuple[bool, LogKey]] | None) -> None:
-    """The first step of `_sweep` (which logs hold a keyword anywhere), done as a
-    source loads the logs: one of the model's LOG_INDEXERS. Each batch of about
-    _BATCH_CHARS goes to RE2 on a worker thread, while the loading (which leaves
-    the other core idle) goes on. Done during a first triage instead, beside the
-    rules, it slowed them by about what it cost (its copies of ~100 MB of logs
-    hold the interpreter lock): ~0.15 s of a 1 s triage of 10,000 pods. A batch
-    that fails is left to `_sweep`."""
+    """`_sweep` done as a source loads the logs: one of the model's LOG_INDEXERS.
+    Each batch of about _BATCH_CHARS goes to a worker thread while the loading
+    (which leaves the other core idle) goes on. Done during a first triage
+    instead, beside the rules, its Python parts (splitting the noisy logs, copying
+    ~100 MB of logs into Arrow) held the interpreter lock the rules wait for:
+    about 0.1 s of a 0.8 s triage of 10,000 pods. A batch that fails is left to
+    `_sweep`."""
     run: _LoadSweep | None = state.__dict__.get(_LOADING)
     if run is None:
         run = state.__dict__[_LOADING] = _LoadSweep()
@@ -513,20 +601,21 @@ def _index_logs(state: ClusterState, added: list[tuple[bool, LogKey]] | None) ->
             run.texts.append(text)
             run.size += len(text)
     if run.texts and (run.size >= _BATCH_CHARS or added is None):
-        run.flight.append((run.entries, _index_worker().submit(
-            _match_sweep, _arrow_strings(run.texts))))
+        run.flight.append((run.entries, _index_worker().submit(_sweep_batch, run.texts)))
         run.entries, run.texts, run.size = [], [], 0
     if added is not None:
         return
     del state.__dict__[_LOADING]  # nothing left in flight on a loaded state
-    table: dict[tuple[bool, LogKey], tuple[str, bool]] = state.__dict__.setdefault(_KNOWN, {})
+    table: dict[tuple[bool, LogKey], _Loaded] = state.__dict__.setdefault(_KNOWN, {})
     for entries, future in run.flight:
         try:
-            said = future.result().tolist()
+            found = future.result()
         except Exception:  # `_sweep` sweeps these logs itself
             continue
-        for (previous, key, text), hit in zip(entries, said, strict=True):
-            table[(previous, key)] = (text, hit)
+        for (previous, key, text), f in zip(entries, found, strict=True):
+            table[(previous, key)] = _Loaded(text, *f) if f else _Loaded(text, None, None)
+    state.__dict__[_AS_LOADED] = _AsLoaded(_listing(state.logs), _listing(state.previous_logs),
+                                           _reuse(state, table))
 
 
 @lru_cache(maxsize=1)
