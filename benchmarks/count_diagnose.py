@@ -1,10 +1,10 @@
 """Instructions a first whole-cluster triage executes, counted by valgrind's
-callgrind, per thread: the main thread (the rules) and the prefetch worker (the
-log sweep). Wall-clock figures on a shared VM swing by up to 2x within minutes; an
-instruction count does not, so two versions of a rule can be compared by one run
-each. Only the triage is counted (the load runs uninstrumented, but under valgrind:
-expect about a minute for 2,500 pods). Needs valgrind (Debian package `valgrind`);
-not part of `make bench`.
+callgrind, per thread: the main thread (the rules) and any worker (the log sweep
+of logs the load did not sweep already). Wall-clock figures on a shared VM swing by
+up to 2x within minutes; an instruction count does not, so two versions of a rule
+can be compared by one run each. Only the triage is counted (the load runs
+uninstrumented, but under valgrind: expect about a minute for 2,500 pods). Needs
+valgrind (Debian package `valgrind`); not part of `make bench`.
 Run: .venv/bin/python benchmarks/count_diagnose.py [--pods N]
 """
 
@@ -79,7 +79,7 @@ def main() -> int:
     print(f"first whole-cluster triage of {args.pods} pods: {out.stdout.strip()}")
     for thread, total in counts:
         role = "main thread (the rules)" if thread == 1 else \
-            f"thread {thread} (a worker: the log sweep runs in one)"
+            f"thread {thread} (a worker: a log sweep runs in one)"
         print(f"  {role}: {total / 1e6:,.1f} M instructions")
     return 0
 
