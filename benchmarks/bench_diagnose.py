@@ -9,12 +9,13 @@ the same release healthy. The pathological cluster, where every copy is broken
 (half the pods fail, ~10,600 findings), is reported as an extra line.
 
 The first diagnosis of a snapshot builds the per-state tables (each pod's signals,
-pods by label, every log swept and scanned once, each rule's suspects); it is
+pods by label, the lines of noisy logs scanned once, each rule's suspects); it is
 reported apart, measured straight after `load_snapshot` (nothing diagnosed before
-it; the loader has indexed objects by name and namespace and events by object as
-it read them), as the median of five fresh loads, and the 1 s target holds for
-it as for the later ones, which reuse the tables. The one-pod figures on a fresh
-snapshot come from another load of the same files.
+it; the loader has indexed objects by name and namespace, events by object, and
+logs by the lines worth reading, as it read them), as the median of five fresh
+loads, and the 1 s target holds for it as for the later ones, which reuse the
+tables. The one-pod figures on a fresh snapshot come from another load of the same
+files.
 
 Each first triage runs first in its process, as `aiops diagnose` runs it: the
 extra loads of the median are made in new interpreters, so nothing an earlier
