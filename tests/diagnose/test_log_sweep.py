@@ -255,6 +255,20 @@ def test_logs_added_or_replaced_by_an_equal_text_after_loading_are_swept(tmp_pat
     assert _sweep(Context(state)) == _sweep(Context(_unindexed(state)))
 
 
+def test_a_triage_of_a_loaded_snapshot_sweeps_nothing_again(tmp_path, monkeypatch) -> None:
+    """What the load swept is taken as it is: the triage runs no sweep of its own (its
+    lock waits were what moving the sweep to the load saved)."""
+    state = load_snapshot(_dump(tmp_path, ["ERROR: connection refused to db:5432"], []))
+
+    def boom(*args: object) -> None:
+        raise AssertionError("swept again")
+
+    monkeypatch.setattr(logs_module, "_finish_sweep", boom)
+    d = diagnose(state)
+    assert not d.failures
+    assert "dependency-unreachable" in {f.rule for f in d.findings}
+
+
 def test_a_failing_load_time_pass_leaves_the_sweep_to_the_triage(tmp_path, monkeypatch) -> None:
     def boom(arr):
         raise RuntimeError("RE2 unavailable")
