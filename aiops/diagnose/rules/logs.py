@@ -439,6 +439,7 @@ class _Reuse(NamedTuple):
 
 
 def _reuse(state: ClusterState, known: dict[tuple[bool, LogKey], _Loaded]) -> _Reuse:
+    """The `_Reuse` of the state's present logs, each looked up in `known`."""
     found = _Reuse({}, {}, [])
     for previous, src in ((False, state.logs), (True, state.previous_logs)):
         for key, text in src.items():
