@@ -481,24 +481,19 @@ def _unchanged(src: dict[Any, Any], listing: Listing) -> bool:
 
 
 def _finish_sweep(ctx: Context, out: Sweep, todo: list[tuple[bool, LogKey]]) -> Sweep:
-    """`out` with the logs of `todo` swept: one RE2 pass over all of them (in batches),
-    then one over the tails of those holding a keyword. It runs in one thread, in the
-    background of a whole-cluster triage (RE2 runs without the GIL), while the rules
-    use the other core: more threads only took the core from them."""
+    """`out` with the logs of `todo` swept (`_sweep_batch`, a batch at a time: its
+    buffers are reused) and their tails handed to `ctx.log_lines`. It runs in one
+    thread, in the background of a whole-cluster triage (RE2 runs without the GIL),
+    while the rules use the other core: more threads only took the core from them."""
     state = ctx.state
     texts = [(state.previous_logs if previous else state.logs)[key] for previous, key in todo]
-    said: list[bool] = []
-    for a, b in _batches(texts):  # one batch at a time: its buffers are reused
-        said += _match_sweep(_arrow_strings(texts[a:b])).tolist()
-    noisy: list[tuple[bool, LogKey]] = []
-    for k, hit in zip(todo, said, strict=True):
-        if hit:
-            noisy.append(k)
-        else:
-            out[k] = None
-    tails = [ctx.log_lines(ns, pod, container, previous)
-             for previous, (ns, pod, container) in noisy]
-    out.update(zip(noisy, _candidates(tails), strict=True))
+    for a, b in _batches(texts):
+        tails: dict[tuple[str, str, str, bool], list[str]] = {}
+        for (previous, key), found in zip(todo[a:b], _sweep_batch(texts[a:b]), strict=True):
+            out[(previous, key)] = found[0] if found else None
+            if found:
+                tails[(*key, previous)] = found[1]
+        ctx.keep_log_lines(tails)
     return out
 
 
